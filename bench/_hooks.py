@@ -1,0 +1,54 @@
+"""Shared fixtures for the hot-path benchmarks: three realistic hooks and a tiny vars manager."""
+
+from __future__ import annotations
+
+import importlib
+from types import SimpleNamespace
+from typing import Any
+
+from nornflow.hooks.base import PostRunHook, PreRunHook
+from nornflow.hooks.builtins.output import OutputHook
+from nornflow.hooks.builtins.set_to import SetToHook
+from nornflow.vars import VarsManager
+
+IMPLS = {}
+for _name, _module in (("python", "nornflow._hotpath_py"), ("cython", "nornflow._hotpath_c")):
+    try:
+        IMPLS[_name] = importlib.import_module(_module)
+    except ImportError:
+        pass
+
+
+class PerHostCheck(PreRunHook):
+    """A per-host pre-hook with a trivial body (the dispatch cost is what is measured)."""
+
+    hook_name = "bench_check"
+
+    def _run_hook(self, task_model: Any, host: Any, vars_mgr: Any) -> bool:
+        return True
+
+
+def Vars() -> VarsManager:  # noqa: N802
+    """The real variables manager, as the engine passes it to hooks."""
+    return VarsManager(workflow_vars={"x": 1})
+
+
+def hooks_for(count: int) -> tuple[list[Any], list[Any]]:
+    """0, 1 or 3 hooks: set_to (post), then output (pre, once per task) and a per-host pre-hook."""
+    pre: list[Any] = []
+    post: list[Any] = []
+    if count >= 1:
+        post.append(SetToHook("facts"))
+    if count >= 3:
+        pre.append(OutputHook(False))
+        pre.append(PerHostCheck(True))
+    return pre, post
+
+
+def make_dispatcher(impl: Any, count: int) -> Any:
+    pre, post = hooks_for(count)
+    return impl.HookDispatcher(pre, post, impl.ExecutionTracker(), PreRunHook, PostRunHook)
+
+
+HOSTS = [SimpleNamespace(name=f"h{i}") for i in range(1000)]
+RESULT = SimpleNamespace(result={"ok": True}, failed=False, changed=False)

@@ -1,0 +1,24 @@
+"""Entry point of the ``nornflow`` command: answers ``--version`` before importing anything heavy."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the CLI; ``nornflow --version`` prints the version and the hot-path implementation."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--version"]:
+        from nornflow import _hotpath
+        from nornflow._version import __version__
+
+        sys.stdout.write(f"nornflow {__version__} (hot path: {_hotpath.IMPLEMENTATION})\n")
+        raise SystemExit(0)
+    from nornflow.cli import main as cli_main
+
+    cli_main(args)
+
+
+if __name__ == "__main__":
+    main()

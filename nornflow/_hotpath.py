@@ -1,0 +1,73 @@
+"""Select the hook hot path: the compiled ``_hotpath_c`` when built, else the pure ``_hotpath_py``.
+
+``NORNFLOW_NO_EXTENSIONS=1`` forces the pure twin; ``NORNFLOW_REQUIRE_EXTENSIONS=1`` makes a missing
+compiled module an ImportError (CI uses it so a broken build cannot pass silently). Both are read as
+true/false words at import. The rest of nornflow imports the hot path only through this module.
+"""
+
+from __future__ import annotations
+
+from nornflow._envflags import env_flag
+
+try:
+    _FORCE_PURE = env_flag("NORNFLOW_NO_EXTENSIONS")
+    _REQUIRE = env_flag("NORNFLOW_REQUIRE_EXTENSIONS")
+except ValueError as _exc:
+    raise ImportError(str(_exc)) from None
+
+if _FORCE_PURE and _REQUIRE:
+    raise ImportError("NORNFLOW_NO_EXTENSIONS and NORNFLOW_REQUIRE_EXTENSIONS are both set; pick one")
+
+if _FORCE_PURE:
+    from nornflow._hotpath_py import (
+        IMPLEMENTATION,
+        ExecutionTracker,
+        HookDispatcher,
+        HookInstanceCache,
+        TaskRun,
+        cache_key,
+        fast_path_kind,
+    )
+else:
+    try:
+        from nornflow._hotpath_c import (
+            IMPLEMENTATION,
+            ExecutionTracker,
+            HookDispatcher,
+            HookInstanceCache,
+            TaskRun,
+            cache_key,
+            fast_path_kind,
+        )
+    except ImportError as _exc:
+        if _REQUIRE:
+            raise ImportError(
+                "NORNFLOW_REQUIRE_EXTENSIONS is set but the compiled hot path nornflow._hotpath_c "
+                f"cannot be imported ({_exc}); build it with `pip install .` (needs Cython and a C compiler)"
+            ) from _exc
+        from nornflow._hotpath_py import (
+            IMPLEMENTATION,
+            ExecutionTracker,
+            HookDispatcher,
+            HookInstanceCache,
+            TaskRun,
+            cache_key,
+            fast_path_kind,
+        )
+
+__all__ = [
+    "HOOK_CACHE",
+    "IMPLEMENTATION",
+    "TRACKER",
+    "ExecutionTracker",
+    "HookDispatcher",
+    "HookInstanceCache",
+    "TaskRun",
+    "cache_key",
+    "fast_path_kind",
+]
+
+#: The process-wide flyweight cache of hook instances.
+HOOK_CACHE = HookInstanceCache()
+#: The process-wide tracker of once-per-task executions.
+TRACKER = ExecutionTracker()

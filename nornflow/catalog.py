@@ -1,0 +1,173 @@
+"""The task catalog: built-in tasks, the project's task dirs, and dotted import paths.
+
+A project task is any public function of a ``.py`` file in a task dir whose first parameter is a Nornir
+``Task`` (annotated) and that returns a ``Result``. A module that fails to import is an error naming the
+file, never a silent skip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nornir.core.task import Result, Task
+
+from nornflow.exceptions import TaskImportError, TaskNotFoundError
+
+__all__ = ["TaskCatalog", "TaskInfo", "import_file", "is_task_function"]
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """A task known to the catalog: its name, function, where it came from, and what it accepts."""
+
+    name: str
+    func: Callable[..., Any]
+    source: str
+    accepts_print_output: bool
+    accepts_vars: bool
+    description: str
+
+    @classmethod
+    def of(cls, name: str, func: Callable[..., Any], source: str) -> TaskInfo:
+        """Describe ``func`` (its signature is inspected once, here)."""
+        try:
+            params = inspect.signature(func).parameters
+        except (TypeError, ValueError):
+            params = {}  # type: ignore[assignment]
+        doc = (inspect.getdoc(func) or "").strip().splitlines()
+        return cls(
+            name=name,
+            func=func,
+            source=source,
+            accepts_print_output="print_output" in params,
+            accepts_vars="nornflow_vars" in params,
+            description=doc[0] if doc else "",
+        )
+
+
+def _is_annotation(annotation: Any, target: type) -> bool:
+    if annotation is target:
+        return True
+    if isinstance(annotation, str):
+        return annotation.split(".")[-1] == target.__name__
+    return False
+
+
+def is_task_function(obj: Any) -> bool:
+    """Whether ``obj`` is a function taking a Nornir ``Task`` first and returning a ``Result``."""
+    if not inspect.isfunction(obj):
+        return False
+    try:
+        params = list(inspect.signature(obj).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    if not params or not _is_annotation(params[0].annotation, Task):
+        return False
+    ret = inspect.signature(obj).return_annotation
+    return ret is inspect.Signature.empty or _is_annotation(ret, Result)
+
+
+def import_file(path: Path, namespace: str) -> Any:
+    """Import a Python file as a uniquely named module; any failure becomes an ImportError."""
+    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+    module_name = f"{namespace}.{path.stem}_{digest}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
+    return module
+
+
+def _builtins() -> dict[str, TaskInfo]:
+    from nornflow.tasks import builtin
+
+    return {
+        name: TaskInfo.of(name, getattr(builtin, name), "nornflow (built-in)")
+        for name in ("echo", "set", "write_file")
+    }
+
+
+class TaskCatalog:
+    """Name -> task, from the built-ins plus the project's task dirs (project tasks win on a clash)."""
+
+    def __init__(self, task_dirs: Iterable[str | Path] = ()) -> None:
+        self.tasks: dict[str, TaskInfo] = _builtins()
+        for directory in task_dirs:
+            self._scan(Path(directory))
+
+    def _scan(self, directory: Path) -> None:
+        if not directory.is_dir():
+            return
+        seen: dict[str, str] = {}
+        for path in sorted(directory.rglob("*.py")):
+            if path.name.startswith("_") or any(part.startswith(".") for part in path.parts):
+                continue
+            try:
+                module = import_file(path, "nornflow_project_tasks")
+            except Exception as exc:
+                raise TaskImportError(
+                    f"cannot import task module: {type(exc).__name__}: {exc}", file=str(path)
+                ) from exc
+            except SystemExit as exc:
+                raise TaskImportError(f"task module called exit({exc.code})", file=str(path)) from None
+            for name, obj in vars(module).items():
+                if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
+                    continue
+                if not is_task_function(obj):
+                    continue
+                if name in seen:
+                    raise TaskImportError(
+                        f"task {name!r} is defined twice: in {seen[name]} and in {path}", file=str(path)
+                    )
+                seen[name] = str(path)
+                self.tasks[name] = TaskInfo.of(name, obj, str(path))
+
+    def get(self, name: str) -> TaskInfo:
+        """The task called ``name``: catalog first, then a dotted ``module.function`` import path."""
+        info = self.tasks.get(name)
+        if info is not None:
+            return info
+        if "." in name:
+            module_name, _, attr = name.rpartition(".")
+            try:
+                module = importlib.import_module(module_name)
+            except Exception as exc:
+                raise TaskNotFoundError(
+                    f"cannot import module {module_name!r} for task {name!r}: {type(exc).__name__}: {exc}",
+                    task=name,
+                ) from exc
+            func = getattr(module, attr, None)
+            if func is None or not callable(func):
+                raise TaskNotFoundError(f"module {module_name!r} has no task function {attr!r}", task=name)
+            info = TaskInfo.of(name, func, module_name)
+            self.tasks[name] = info
+            return info
+        import difflib
+
+        close = difflib.get_close_matches(name, list(self.tasks), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise TaskNotFoundError(
+            f"unknown task {name!r} (known tasks: {', '.join(sorted(self.tasks))}; or use a dotted "
+            f"import path such as 'package.module.function').{hint}",
+            task=name,
+        )
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.tasks
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(sorted(self.tasks))

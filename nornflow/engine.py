@@ -1,0 +1,615 @@
+"""The workflow engine: settings -> inventory -> workflow -> run, with hooks on every host.
+
+``NornFlow(...)`` is the Python API: build it from a settings path (``nornflow.yaml``) or from objects,
+then ``run(workflow)`` returns a :class:`~nornflow.results.WorkflowResult`. Every task and hook is
+validated before the first task runs; each task then runs over the active hosts through Nornir (the
+work-queue runner by default) with its hooks dispatched per host through the compiled hot path.
+
+Per-host failures never abort the run: a task, hook or template that fails on a host fails that host
+for that task, and the failure strategy decides what happens next.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import signal
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nornir.core import Nornir
+from nornir.core.configuration import Config
+from nornir.core.inventory import Host, Inventory
+from nornir.core.state import GlobalState
+from nornir.core.task import Result, Task
+
+from nornflow import filters as filters_mod
+from nornflow.catalog import TaskCatalog, TaskInfo
+from nornflow.exceptions import (
+    HookExecutionError,
+    InventoryError,
+    NornFlowError,
+    SettingsError,
+    TaskNotFoundError,
+    VariableError,
+    WorkflowError,
+)
+from nornflow.hooks.loader import load_hook_dirs
+from nornflow.models.task import TaskModel
+from nornflow.models.workflow import FailureStrategy, WorkflowModel
+from nornflow.results import (
+    CHANGED,
+    FAILED,
+    NOT_RUN,
+    OK,
+    SKIPPED,
+    ErrorInfo,
+    TaskResult,
+    WorkflowResult,
+)
+from nornflow.runners import WorkQueueRunner
+from nornflow.settings import Settings
+from nornflow.templating import CompiledArgs, TemplateError
+from nornflow.vars import VarsManager, env_vars
+
+__all__ = ["IGNORED_ATTR", "NornFlow", "PreparedTask", "PreparedWorkflow", "Reporter"]
+
+#: A post-hook sets this attribute on a failed result to report the failure without it counting.
+IGNORED_ATTR = "nornflow_ignored"
+
+
+class Reporter:
+    """Receives run events (the CLI's console output implements it). Every method is optional.
+
+    ``host_completed`` is called from worker threads and only when ``per_host`` is true, so a
+    reporter that only needs task-level events costs nothing per host.
+    """
+
+    per_host: bool = False
+
+    def workflow_started(self, workflow: WorkflowModel, hosts: Sequence[str]) -> None:
+        """The run begins on ``hosts`` (after validation and filtering)."""
+
+    def task_started(self, task: TaskModel, index: int, hosts: int) -> None:
+        """Task number ``index`` starts on ``hosts`` active hosts."""
+
+    def host_completed(self, task: TaskModel, host: str, code: int) -> None:
+        """One host finished a task (``code`` is a ``nornflow.results`` status code)."""
+
+    def task_completed(self, task: TaskModel, result: TaskResult) -> None:
+        """A task finished on every host."""
+
+    def notice(self, message: str) -> None:
+        """Something the operator should know (fail-fast stop, interrupt)."""
+
+    def workflow_completed(self, result: WorkflowResult) -> None:
+        """The run is over (also after an interrupt)."""
+
+
+@dataclass
+class PreparedTask:
+    """A validated task: its model, function, compiled args and hook dispatcher."""
+
+    model: TaskModel
+    info: TaskInfo
+    args: CompiledArgs
+    dispatcher: Any
+
+
+@dataclass
+class PreparedWorkflow:
+    """A workflow whose every task and hook passed validation; ready to run."""
+
+    model: WorkflowModel
+    tasks: list[PreparedTask]
+    file: str | None = None
+
+
+@dataclass
+class _RunState:
+    stop: threading.Event = field(default_factory=threading.Event)
+    interrupted: bool = False
+    stopped: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fail_fast(self, host: str, task: str) -> None:
+        with self.lock:
+            if self.stopped is None:
+                self.stopped = f"fail-fast: host {host!r} failed task {task!r}; no new host was scheduled"
+        self.stop.set()
+
+
+def _parse_cli_value(text: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        return text
+
+
+def parse_assignments(items: Sequence[str], what: str = "--vars") -> dict[str, Any]:
+    """Parse ``key=value`` pairs (values read as YAML scalars/lists, so ``n=3`` is an int)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise WorkflowError(f"{what} takes key=value, got {item!r}", key=what)
+        out[key] = _parse_cli_value(value)
+    return out
+
+
+class NornFlow:
+    """Run YAML workflows with hooks on a Nornir inventory."""
+
+    def __init__(
+        self,
+        settings: Settings | str | Path | None = None,
+        *,
+        nornir: Nornir | None = None,
+        inventory: Inventory | None = None,
+        workers: int | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        if settings is None:
+            self.settings = Settings(base_dir=Path.cwd())
+        elif isinstance(settings, Settings):
+            self.settings = settings
+        else:
+            self.settings = Settings.load(settings)
+        self.workers = workers if workers is not None else self.settings.workers
+        if self.workers < 1:
+            raise SettingsError(f"workers must be >= 1, got {self.workers}", key="workers")
+        self._environ = environ
+        self._nornir = nornir
+        self._inventory = inventory if inventory is not None else (nornir.inventory if nornir else None)
+        load_hook_dirs(self.settings.resolve(d) for d in self.settings.hook_dirs)
+        self.catalog = TaskCatalog(self.settings.resolve(d) for d in self.settings.task_dirs)
+
+    # -- inventory ---------------------------------------------------------------------------------
+
+    @property
+    def inventory(self) -> Inventory:
+        """The inventory (loaded once, on first use; the GC is frozen afterwards for big fleets)."""
+        if self._inventory is None:
+            self._inventory = self._load_inventory()
+            if len(self._inventory.hosts) >= 1000:
+                gc.collect()
+                gc.freeze()
+        return self._inventory
+
+    def _load_inventory(self) -> Inventory:
+        s = self.settings
+        if s.nornir_config_file:
+            from nornir import InitNornir
+
+            path = s.resolve(s.nornir_config_file)
+            if not path.is_file():
+                raise SettingsError("Nornir config file not found", file=str(path), key="nornir_config_file")
+            try:
+                nr = InitNornir(config_file=str(path))
+            except NornFlowError:
+                raise
+            except Exception as exc:
+                raise InventoryError(f"cannot load inventory: {type(exc).__name__}: {exc}",
+                                     file=str(path)) from exc
+            self._config = nr.config
+            return nr.inventory
+        from nornflow.inventory import inventory_from_data, load_inventory
+
+        inv = s.inventory
+        if inv is None:
+            default = s.resolve("inventory/hosts.yaml")
+            if default.is_file():
+                return load_inventory(default, s.resolve("inventory/groups.yaml"),
+                                      s.resolve("inventory/defaults.yaml"))
+            raise SettingsError(
+                "no inventory: set 'inventory' (host_file or inline hosts) or 'nornir_config_file'",
+                file=s.source, key="inventory",
+            )
+        if inv.hosts is not None:
+            return inventory_from_data(inv.hosts, inv.groups or {}, inv.defaults or {}, source=s.source)
+        assert inv.host_file is not None
+        return load_inventory(
+            s.resolve(inv.host_file),
+            s.resolve(inv.group_file) if inv.group_file else None,
+            s.resolve(inv.defaults_file) if inv.defaults_file else None,
+        )
+
+    # -- workflows ---------------------------------------------------------------------------------
+
+    def find_workflow(self, name: str) -> Path | None:
+        """Resolve a workflow reference: a path, or a name in the workflow dirs (with/without .yaml)."""
+        direct = Path(name).expanduser()
+        if direct.suffix in (".yaml", ".yml") and direct.is_file():
+            return direct
+        if (self.settings.base_dir / name).is_file() and direct.suffix in (".yaml", ".yml"):
+            return self.settings.base_dir / name
+        for directory in self.settings.workflow_dirs:
+            base = self.settings.resolve(directory)
+            for candidate in (base / name, base / f"{name}.yaml", base / f"{name}.yml"):
+                if candidate.is_file():
+                    return candidate
+        return None
+
+    def workflows(self) -> dict[str, Path]:
+        """Every workflow file in the workflow dirs, by name."""
+        found: dict[str, Path] = {}
+        for directory in self.settings.workflow_dirs:
+            base = self.settings.resolve(directory)
+            if base.is_dir():
+                for path in sorted([*base.rglob("*.yaml"), *base.rglob("*.yml")]):
+                    found.setdefault(path.stem, path)
+        return found
+
+    def load_workflow(self, ref: str | Path | Mapping[str, Any] | WorkflowModel) -> PreparedWorkflow:
+        """Load and fully validate a workflow: a model, a mapping, a file, a workflow name or a task."""
+        from nornflow.loader import load_workflow_file, workflow_from_mapping
+
+        file = None
+        if isinstance(ref, WorkflowModel):
+            model = ref
+        elif isinstance(ref, Mapping):
+            model = workflow_from_mapping(ref)
+        else:
+            path = self.find_workflow(str(ref))
+            if path is not None:
+                file = str(path)
+                model = load_workflow_file(path)
+            elif isinstance(ref, str) and not ref.endswith((".yaml", ".yml")):
+                try:
+                    self.catalog.get(ref)
+                except TaskNotFoundError as exc:
+                    raise WorkflowError(
+                        f"{ref!r} is neither a workflow (in {', '.join(self.settings.workflow_dirs)}) "
+                        f"nor a task ({exc.message})"
+                    ) from None
+                model = WorkflowModel.create({"name": ref, "tasks": [{"name": ref}]})
+            else:
+                raise WorkflowError(f"workflow file not found: {ref}", file=str(ref))
+        return self.prepare(model, file=file)
+
+    def prepare(self, model: WorkflowModel, file: str | None = None) -> PreparedWorkflow:
+        """Validate every task (known function, template syntax) and every hook, collecting problems."""
+        problems: list[NornFlowError] = []
+        prepared: list[PreparedTask] = []
+        for task in model.tasks:
+            tfile, tline = task.source
+            try:
+                info = self.catalog.get(task.name)
+            except NornFlowError as exc:
+                exc.file, exc.line, exc.task = exc.file or tfile, exc.line or tline, task.name
+                problems.append(exc)
+                continue
+            try:
+                args = CompiledArgs(task.args)
+            except TemplateError as exc:
+                problems.append(WorkflowError(str(exc), file=tfile, line=tline, task=task.name, key="args"))
+                continue
+            try:
+                dispatcher = task.dispatcher
+            except NornFlowError as exc:
+                problems.extend(getattr(exc, "problems", None) or [exc])
+                continue
+            prepared.append(PreparedTask(task, info, args, dispatcher))
+        if model.inventory_filters:
+            try:
+                filters_mod.validate_filters(model.inventory_filters)
+            except NornFlowError as exc:
+                exc.file = exc.file or file
+                problems.append(exc)
+        if problems:
+            if len(problems) == 1:
+                raise problems[0]
+            first = problems[0]
+            error = type(first)("\n  ".join(["found several problems:"] + [str(p) for p in problems]))
+            error.problems = problems  # type: ignore[attr-defined]
+            raise error
+        return PreparedWorkflow(model, prepared, file)
+
+    def validate(self, ref: str | Path | Mapping[str, Any] | WorkflowModel) -> PreparedWorkflow:
+        """Every check a run makes before touching a device, including inventory and filters."""
+        prepared = self.load_workflow(ref)
+        inventory = self.inventory
+        if prepared.model.inventory_filters:
+            filters_mod.apply_filters(inventory, prepared.model.inventory_filters)
+        return prepared
+
+    # -- running -----------------------------------------------------------------------------------
+
+    def _defaults_vars(self) -> dict[str, Any]:
+        from nornflow.yamlio import load_yaml_file
+
+        path = self.settings.resolve(self.settings.vars_dir) / "defaults.yaml"
+        if not path.is_file():
+            return {}
+        data = load_yaml_file(path)
+        if data is None:
+            return {}
+        if not isinstance(data, Mapping):
+            raise SettingsError("defaults.yaml must be a mapping of variable names to values",
+                                file=str(path))
+        return dict(data)
+
+    def run(
+        self,
+        workflow: str | Path | Mapping[str, Any] | WorkflowModel | PreparedWorkflow,
+        *,
+        vars: Mapping[str, Any] | None = None,  # noqa: A002
+        filters: Mapping[str, Any] | None = None,
+        failure_strategy: FailureStrategy | str | None = None,
+        dry_run: bool | None = None,
+        workers: int | None = None,
+        reporter: Reporter | None = None,
+        handle_sigint: bool = True,
+    ) -> WorkflowResult:
+        """Run ``workflow`` and return its structured result (never raises for per-host failures)."""
+        prepared = workflow if isinstance(workflow, PreparedWorkflow) else self.load_workflow(workflow)
+        wf = prepared.model
+        reporter = reporter or Reporter()
+        strategy = FailureStrategy(
+            failure_strategy or wf.failure_strategy or self.settings.failure_strategy
+        )
+        dry = dry_run if dry_run is not None else (
+            wf.dry_run if wf.dry_run is not None else self.settings.dry_run
+        )
+        n_workers = workers if workers is not None else self.workers
+        if n_workers < 1:
+            raise SettingsError(f"workers must be >= 1, got {n_workers}", key="workers")
+
+        inventory = self.inventory
+        if wf.inventory_filters:
+            inventory = filters_mod.apply_filters(inventory, wf.inventory_filters)
+        if filters:
+            inventory = filters_mod.apply_filters(inventory, filters)
+        vm = VarsManager(
+            workflow_vars=wf.vars,
+            cli_vars=vars,
+            defaults=self._defaults_vars(),
+            environment=env_vars(self._environ),
+        )
+        hosts = list(inventory.hosts.values())
+        names = [h.name for h in hosts]
+        state = _RunState()
+        runner = WorkQueueRunner(num_workers=n_workers, stop_event=state.stop)
+        config = getattr(self, "_config", None) or Config()
+        nr = Nornir(inventory=inventory, runner=runner, data=GlobalState(dry_run=dry), config=config)
+
+        result = WorkflowResult(
+            workflow=wf.name, hosts=names, dry_run=dry, failure_strategy=strategy.value
+        )
+        reporter.workflow_started(wf, names)
+        started = time.perf_counter()
+        with _sigint_stops(state, reporter, enabled=handle_sigint):
+            for index, task in enumerate(prepared.tasks):
+                tr = TaskResult(task.model.name, index, names)
+                result.tasks.append(tr)
+                if state.stop.is_set():
+                    reason = "run interrupted" if state.interrupted else "run stopped (fail-fast)"
+                    for i in range(len(names)):
+                        tr.skip_reasons[i] = reason
+                    continue
+                self._run_task(task, nr, hosts, tr, vm, state, strategy, reporter)
+        result.duration = time.perf_counter() - started
+        result.interrupted = state.interrupted
+        result.stopped = state.stopped
+        result.variables = vm.runtime_snapshot()
+        reporter.workflow_completed(result)
+        return result
+
+    def _run_task(
+        self,
+        task: PreparedTask,
+        nr: Nornir,
+        hosts: list[Host],
+        tr: TaskResult,
+        vm: VarsManager,
+        state: _RunState,
+        strategy: FailureStrategy,
+        reporter: Reporter,
+    ) -> None:
+        model = task.model
+        dispatcher = task.dispatcher
+        failed_before = nr.data.failed_hosts
+        run_all = strategy is FailureStrategy.RUN_ALL
+        if run_all or not failed_before:
+            active = hosts
+        else:
+            active = [h for h in hosts if h.name not in failed_before]
+            for name in failed_before:
+                i = tr.index.get(name)
+                if i is not None:
+                    tr.codes[i] = SKIPPED
+                    tr.skip_reasons[i] = "failed in an earlier task"
+        reporter.task_started(model, tr.task_index, len(active))
+        run = None if dispatcher.empty else dispatcher.begin_run(model)
+        started = time.perf_counter()
+        try:
+            if run is not None and dispatcher.needs_prime and active:
+                dispatcher.prime(model, active, vm)
+            step = self._make_step(task, tr, vm, state, strategy, reporter, run)
+            agg = nr.run(
+                task=step, name=model.name, on_good=True, on_failed=run_all, raise_on_error=False
+            )
+            if run is not None and dispatcher.post_once:
+                self._post_once(task, tr, active, agg, vm)
+            for i, code in enumerate(tr.codes):
+                if code == NOT_RUN and tr.hosts[i] not in agg:
+                    tr.skip_reasons.setdefault(
+                        i, "run interrupted" if state.interrupted else "run stopped before this host"
+                    )
+            tr.print_output = bool(vm.get_task_option(model, "print_output", True))
+            del agg
+        finally:
+            if run is not None:
+                dispatcher.end_run()
+            vm.clear_task_options(model)
+            tr.duration = time.perf_counter() - started
+        reporter.task_completed(model, tr)
+
+    def _post_once(
+        self, task: PreparedTask, tr: TaskResult, active: list[Host], agg: Any, vm: VarsManager
+    ) -> None:
+        """Run once-per-task post-hooks on the first host (inventory order) that ran the task."""
+        for host in active:
+            i = tr.index[host.name]
+            if tr.codes[i] in (OK, CHANGED, FAILED) and host.name in agg:
+                try:
+                    task.dispatcher.run_post_once(task.model, host, agg[host.name][0], vm)
+                except HookExecutionError as exc:
+                    tr.codes[i] = FAILED
+                    tr.errors[i] = ErrorInfo(type(exc).__name__, exc.message, exc.hook)
+                return
+
+    def _make_step(
+        self,
+        task: PreparedTask,
+        tr: TaskResult,
+        vm: VarsManager,
+        state: _RunState,
+        strategy: FailureStrategy,
+        reporter: Reporter,
+        run: Any,
+    ) -> Callable[[Task], Result]:
+        """Build the per-host function Nornir runs: pre-hooks, args, task, post-hooks, record."""
+        model = task.model
+        func = task.info.func
+        dispatcher = task.dispatcher
+        has_pre = bool(dispatcher.pre_hooks)
+        has_post = bool(dispatcher.post_hooks)
+        run_pre = dispatcher.run_pre
+        run_post = dispatcher.run_post
+        primed = run.primed if run is not None else None
+        args = task.args
+        templated = args.templated
+        render = args.render
+        context = vm.context
+        accepts_print = task.info.accepts_print_output
+        accepts_vars = task.info.accepts_vars
+        index = tr.index
+        codes = tr.codes
+        payloads = tr.payloads
+        durations = tr.durations
+        errors = tr.errors
+        fail_fast = strategy is FailureStrategy.FAIL_FAST
+        per_host = reporter.per_host
+        host_completed = reporter.host_completed
+        perf = time.perf_counter
+        task_name = model.name
+
+        def fail(i: int, host: Host, exc: BaseException, hook: str | None = None) -> Result:
+            message = exc.message if isinstance(exc, NornFlowError) else str(exc)
+            tb = None
+            if not isinstance(exc, NornFlowError):
+                tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            errors[i] = ErrorInfo(type(exc).__name__, message or type(exc).__name__, hook, tb)
+            codes[i] = FAILED
+            return Result(host=host, result=tb or message, exception=exc, failed=True)
+
+        def step(nr_task: Task) -> Result:
+            host = nr_task.host
+            i = index[host.name]
+            t0 = perf()
+            ran = False
+            try:
+                if has_pre:
+                    ok = primed.pop(host.name, None) if primed else None
+                    if ok is None:
+                        ok = run_pre(model, host, vm)
+                    elif isinstance(ok, BaseException):
+                        raise ok
+                    if not ok:
+                        codes[i] = SKIPPED
+                        durations[i] = perf() - t0
+                        if per_host:
+                            host_completed(model, host.name, SKIPPED)
+                        return Result(host=host)
+                kwargs = render(context(host)) if templated else render(None)
+                if accepts_print:
+                    kwargs.setdefault("print_output", vm.get_task_option(model, "print_output", True))
+                if accepts_vars:
+                    kwargs["nornflow_vars"] = vm
+                ran = True
+                r = func(nr_task, **kwargs)
+                if not isinstance(r, Result):
+                    r = Result(host=host, result=r)
+            except HookExecutionError as exc:
+                r = fail(i, host, exc, exc.hook)
+            except TemplateError as exc:
+                var = VariableError(
+                    f"undefined variable {exc.undefined!r} in args ({exc})" if exc.undefined else str(exc),
+                    task=task_name, host=host.name, key=getattr(exc, "path", None),
+                )
+                r = fail(i, host, var)
+            except Exception as exc:
+                r = fail(i, host, exc)
+            if ran:
+                if has_post:
+                    try:
+                        run_post(model, host, r, vm)
+                    except HookExecutionError as exc:
+                        ran = False
+                        r = fail(i, host, exc, exc.hook)
+                if ran:
+                    r = record(i, host, r)
+            code = codes[i]
+            durations[i] = perf() - t0
+            if code == FAILED and fail_fast:
+                state.fail_fast(host.name, task_name)
+            if per_host:
+                host_completed(model, host.name, code)
+            return r
+
+        def record(i: int, host: Host, r: Result) -> Result:
+            """Settle the host's status from its (possibly hook-redefined) result."""
+            payloads[i] = r.result
+            if r.failed:
+                error = errors.get(i)
+                if error is None:
+                    exc = r.exception
+                    error = ErrorInfo(
+                        type(exc).__name__ if exc else "TaskFailed",
+                        str(exc) if exc else str(r.result)[:2000],
+                    )
+                    errors[i] = error
+                if getattr(r, IGNORED_ATTR, False):
+                    error.ignored = True
+                    codes[i] = OK
+                    return Result(host=host, result=r.result, changed=r.changed)
+                codes[i] = FAILED
+                return r
+            errors.pop(i, None)
+            codes[i] = CHANGED if r.changed else OK
+            if r.diff:
+                tr.diffs[i] = r.diff
+            return r
+
+        return step
+
+
+@contextlib.contextmanager
+def _sigint_stops(state: _RunState, reporter: Reporter, enabled: bool = True) -> Iterator[None]:
+    """During a run, the first Ctrl-C stops scheduling (in-flight hosts finish); a second one aborts."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if state.interrupted:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        state.interrupted = True
+        state.stop.set()
+        reporter.notice("interrupted: no new host will start; waiting for running hosts (Ctrl-C again to abort)")
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -1,0 +1,162 @@
+"""Every error a nornflow user can hit, as one readable hierarchy.
+
+All of them derive from :class:`NornFlowError`, so ``except NornFlowError`` catches anything the library
+raises on purpose. Each carries the place it concerns (file, task, hook, key, host) so the CLI can print
+one clear line without a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "NornFlowError",
+    "SettingsError",
+    "InventoryError",
+    "YAMLLoadError",
+    "WorkflowError",
+    "TaskNotFoundError",
+    "TaskImportError",
+    "TaskError",
+    "HookError",
+    "HookRegistrationError",
+    "HookValidationError",
+    "HookExecutionError",
+    "HookImportError",
+    "VariableError",
+    "FilterError",
+    "RunInterrupted",
+]
+
+
+class NornFlowError(Exception):
+    """Base of every error nornflow raises on purpose.
+
+    ``exit_code`` is what the CLI exits with when this error ends a command (see DESIGN.md).
+    The optional context fields say where the problem is; ``str()`` renders them as a prefix.
+    """
+
+    exit_code: int = 3
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        task: str | None = None,
+        hook: str | None = None,
+        key: str | None = None,
+        host: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.column = column
+        self.task = task
+        self.hook = hook
+        self.key = key
+        self.host = host
+
+    def location(self) -> str:
+        """Where the problem is, e.g. ``flows/site.yaml:12:5, task 'backup', hook 'set_to'``."""
+        parts: list[str] = []
+        if self.file:
+            place = str(self.file)
+            if self.line is not None:
+                place += f":{self.line}"
+                if self.column is not None:
+                    place += f":{self.column}"
+            parts.append(place)
+        if self.task:
+            parts.append(f"task {self.task!r}")
+        if self.hook:
+            parts.append(f"hook {self.hook!r}")
+        if self.key and self.key != self.hook:
+            parts.append(f"key {self.key!r}")
+        if self.host:
+            parts.append(f"host {self.host!r}")
+        return ", ".join(parts)
+
+    def __str__(self) -> str:
+        where = self.location()
+        return f"{where}: {self.message}" if where else self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-friendly view used by ``--json`` output."""
+        data: dict[str, Any] = {"type": type(self).__name__, "message": self.message}
+        for name in ("file", "line", "column", "task", "hook", "key", "host"):
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = value
+        return data
+
+
+class SettingsError(NornFlowError):
+    """``nornflow.yaml`` is missing, unreadable, or has an unknown key or a wrong type."""
+
+
+class InventoryError(NornFlowError):
+    """The inventory cannot be loaded (missing file, bad YAML, wrong shape, unknown plugin)."""
+
+
+class YAMLLoadError(NornFlowError):
+    """A YAML file is unreadable, has a syntax error, or is refused (alias bomb, unsafe tag)."""
+
+
+class WorkflowError(NornFlowError):
+    """A workflow is invalid: wrong shape, unknown key, bad task definition."""
+
+
+class TaskNotFoundError(WorkflowError):
+    """A workflow names a task that is neither in the catalog nor an importable dotted path."""
+
+
+class TaskImportError(WorkflowError):
+    """A task module in the project's task dirs fails to import."""
+
+
+class TaskError(NornFlowError):
+    """A task failed on a host (raised inside a run; recorded per host, never aborting the run)."""
+
+    exit_code = 1
+
+
+class HookError(NornFlowError):
+    """Base of the hook errors."""
+
+
+class HookRegistrationError(HookError):
+    """A hook class cannot be registered: no ``hook_name``, or the name is taken by another class."""
+
+
+class HookValidationError(HookError):
+    """A hook value is invalid for its task (wrong type, bad expression, incompatible task)."""
+
+
+class HookExecutionError(HookError):
+    """A hook raised while running for a host; fails that host for that task only."""
+
+    exit_code = 1
+
+
+class HookImportError(HookError):
+    """A module in the project's hook dirs fails to import."""
+
+
+class VariableError(NornFlowError):
+    """A template references an undefined variable, or fails to render, for a host."""
+
+    exit_code = 1
+
+
+class FilterError(NornFlowError):
+    """An inventory filter is unknown or its arguments are wrong."""
+
+
+class RunInterrupted(NornFlowError):
+    """The run was interrupted (Ctrl-C); partial results are kept."""
+
+    exit_code = 130

@@ -1,0 +1,99 @@
+"""``set_to``: store a task's result (or parts of it) in the host's runtime variables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from nornflow.hooks.base import PostRunHook
+from nornflow.hooks.paths import PathError, parse_path, resolve_path
+from nornflow.hooks.registry import register_hook
+
+__all__ = ["SetToHook", "result_view"]
+
+#: Roots a ``set_to`` path may start with.
+RESULT_ROOTS = ("result", "failed", "changed", "exception", "diff", "stdout", "host")
+
+
+def result_view(result: Any, host: Any = None) -> dict[str, Any]:
+    """What paths (and ``failed_when``-style expressions) see of a Nornir result."""
+    exc = getattr(result, "exception", None)
+    payload = getattr(result, "result", None)
+    return {
+        "result": payload,
+        "failed": bool(getattr(result, "failed", False)),
+        "changed": bool(getattr(result, "changed", False)),
+        "exception": None if exc is None else f"{type(exc).__name__}: {exc}",
+        "diff": getattr(result, "diff", "") or "",
+        "stdout": getattr(result, "stdout", None) if hasattr(result, "stdout") else payload,
+        "host": getattr(host, "name", None),
+    }
+
+
+def _check_var(name: Any) -> None:
+    from nornflow.vars import check_var_name
+
+    problem = check_var_name(name)
+    if problem:
+        raise ValueError(problem)
+
+
+@register_hook
+class SetToHook(PostRunHook):
+    """Store the task result in a host variable (`name`), or parts of it ({var: path})."""
+
+    hook_name = "set_to"
+
+    def __init__(self, value: Any = None) -> None:
+        super().__init__(value)
+        self._error: str | None = None
+        self._targets: tuple[tuple[str, str, str, tuple], ...] = ()
+        #: the variable name when the whole result payload is stored (the common, fast case)
+        self._var: str | None = None
+        try:
+            self._targets = self._parse(value)
+        except (PathError, ValueError) as exc:
+            self._error = str(exc)
+        if isinstance(value, str) and self._error is None:
+            self._var = value
+
+    @staticmethod
+    def _parse(value: Any) -> tuple[tuple[str, str, str, tuple], ...]:
+        if isinstance(value, str):
+            _check_var(value)
+            return ((value, "result", "result", ()),)
+        if isinstance(value, Mapping):
+            if not value:
+                raise ValueError("mapping must name at least one variable")
+            targets = []
+            for var, path in value.items():
+                _check_var(var)
+                if not isinstance(path, str):
+                    raise ValueError(f"path for {var!r} must be a string such as 'result.items[0]'")
+                root, steps = parse_path(path)
+                if root not in RESULT_ROOTS:
+                    raise ValueError(
+                        f"path {path!r} for {var!r} must start with one of: {', '.join(RESULT_ROOTS)}"
+                    )
+                targets.append((var, path, root, steps))
+            return tuple(targets)
+        raise ValueError(
+            f"must be a variable name or a mapping of variable -> result path, got {type(value).__name__}"
+        )
+
+    def validate_value(self) -> None:
+        """Reject a bad variable name or a malformed path before anything runs."""
+        if self._error:
+            raise ValueError(self._error)
+
+    def _run_hook(self, task_model: Any, host: Any, result: Any, vars_mgr: Any) -> None:
+        var = self._var
+        if var is not None:
+            vars_mgr.set_runtime_var(host, var, result.result)
+            return
+        view = result_view(result, host)
+        values = {}
+        for var, path, root, steps in self._targets:
+            values[var] = resolve_path(view[root], steps, path)
+        for var, value in values.items():
+            vars_mgr.set_runtime_var(host, var, value)

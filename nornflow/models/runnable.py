@@ -1,0 +1,238 @@
+"""``RunnableModel``: the base of every model that runs on hosts and carries hooks (tasks).
+
+``create()`` discovers hook keys in the input (any key registered in ``HOOK_REGISTRY``, or an explicit
+``hooks:`` mapping), freezes their values and moves them into ``hooks``. Hook instances come from the
+process-wide flyweight cache (``_HOOK_INSTANCE_CACHE``, guarded on a miss by ``_HOOK_CACHE_LOCK``),
+which is the hot path's :class:`~nornflow._hotpath.HookInstanceCache`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+
+
+from nornflow import _hotpath
+from nornflow.exceptions import HookValidationError, NornFlowError, WorkflowError
+from nornflow.freeze import freeze
+from nornflow.hooks.base import Hook, PostRunHook, PreRunHook
+from nornflow.hooks.registry import HOOK_REGISTRY
+
+__all__ = ["_HOOK_CACHE_LOCK", "_HOOK_INSTANCE_CACHE", "RunnableModel"]
+
+#: The flyweight cache's storage: ``(hook_class, type(value), value) -> instance``. The value's type is
+#: part of the key so that ``true`` and ``1`` (equal in Python) never share an instance.
+_HOOK_INSTANCE_CACHE: dict[tuple[type, type, Any], Hook] = _hotpath.HOOK_CACHE.data
+#: Taken only on a cache miss (double-checked locking); hits are lock-free.
+_HOOK_CACHE_LOCK = _hotpath.HOOK_CACHE.lock
+
+
+class RunnableModel(BaseModel):
+    """A model that runs per host and carries hooks; subclasses add their own fields."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    #: Hook name -> frozen hook value, in the order written.
+    hooks: dict[str, Any] = Field(default_factory=dict)
+
+    #: What ``create()`` calls this kind of model in error messages.
+    kind: ClassVar[str] = "task"
+
+    _pre_hooks: list[PreRunHook] | None = PrivateAttr(default=None)
+    _post_hooks: list[PostRunHook] | None = PrivateAttr(default=None)
+    _hooks_validated: bool = PrivateAttr(default=False)
+    _dispatcher: Any = PrivateAttr(default=None)
+    _file: str | None = PrivateAttr(default=None)
+    _line: int | None = PrivateAttr(default=None)
+
+    # -- construction ------------------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls, dict_args: Mapping[str, Any], *, file: str | None = None, line: int | None = None
+    ) -> Self:
+        """Build a model from a YAML/dict mapping, moving registered hook keys into ``hooks``.
+
+        Unknown keys are an error that lists the valid keys and the closest hook name; hook values
+        are frozen (read-only, hashable) so they can key the instance cache.
+        """
+        if not isinstance(dict_args, Mapping):
+            raise WorkflowError(
+                f"a {cls.kind} must be a mapping, got {type(dict_args).__name__}", file=file, line=line
+            )
+        data = dict(dict_args)
+        label = data.get("name") if isinstance(data.get("name"), str) else None
+        model_fields = cls.model_fields
+        hooks_config: dict[str, Any] = {}
+
+        explicit = data.pop("hooks", None)
+        if explicit is not None:
+            if not isinstance(explicit, Mapping):
+                raise WorkflowError(
+                    f"'hooks' must be a mapping of hook name to value, got {type(explicit).__name__}",
+                    file=file, line=line, task=label, key="hooks",
+                )
+            for key, value in explicit.items():
+                if key not in HOOK_REGISTRY:
+                    raise cls._unknown_key(key, label, file, line, in_hooks=True)
+                hooks_config[key] = value
+
+        for key in list(data):
+            if key in model_fields:
+                continue
+            if key in HOOK_REGISTRY:
+                if key in hooks_config:
+                    raise WorkflowError(
+                        f"hook {key!r} is given twice (as a key and under 'hooks')",
+                        file=file, line=line, task=label, hook=key,
+                    )
+                hooks_config[key] = data.pop(key)
+            else:
+                raise cls._unknown_key(key, label, file, line)
+
+        frozen: dict[str, Any] = {}
+        for key, value in hooks_config.items():
+            try:
+                frozen[key] = freeze(value)
+            except TypeError as exc:
+                raise HookValidationError(
+                    f"invalid value: {exc}", file=file, line=line, task=label, hook=key
+                ) from None
+        try:
+            model = cls(**data, hooks=frozen)
+        except ValidationError as exc:
+            raise _validation_error(exc, file=file, line=line, task=label) from None
+        model._file = file
+        model._line = line
+        return model
+
+    @classmethod
+    def _unknown_key(
+        cls, key: Any, label: str | None, file: str | None, line: int | None, in_hooks: bool = False
+    ) -> WorkflowError:
+        fields = sorted(name for name in cls.model_fields if name != "hooks")
+        hooks = sorted(HOOK_REGISTRY)
+        candidates = hooks if in_hooks else fields + hooks
+        close = difflib.get_close_matches(str(key), candidates, n=1, cutoff=0.6)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        where = "hook" if in_hooks else "key"
+        valid = (
+            f"registered hooks: {', '.join(hooks) or '(none)'}"
+            if in_hooks
+            else f"valid keys: {', '.join(fields + ['hooks'])}; hooks: {', '.join(hooks) or '(none)'}"
+        )
+        return WorkflowError(
+            f"unknown {where} {key!r} ({valid}).{hint}", file=file, line=line, task=label, key=str(key)
+        )
+
+    # -- hooks -------------------------------------------------------------------------------------
+
+    def _get_or_create_hook_instance(
+        self, hook_class: type[PreRunHook] | type[PostRunHook], hook_value: Any
+    ) -> PreRunHook | PostRunHook:
+        """The shared instance for ``(hook_class, hook_value)`` from the flyweight cache."""
+        try:
+            return _hotpath.HOOK_CACHE.get_or_create(hook_class, hook_value)
+        except NornFlowError:
+            raise
+        except Exception as exc:
+            raise HookValidationError(
+                f"cannot create hook from value {hook_value!r}: {exc}",
+                file=self._file, line=self._line, task=self.label, hook=hook_class.hook_name,
+            ) from exc
+
+    def _load_hooks_by_type(self, hook_base_class: type[Hook]) -> list[Any]:
+        """The hook instances of this model that subclass ``hook_base_class``, in declared order."""
+        hooks = []
+        for hook_name, hook_value in self.hooks.items():
+            hook_class = HOOK_REGISTRY.get(hook_name)
+            if hook_class is not None and issubclass(hook_class, hook_base_class):
+                hooks.append(self._get_or_create_hook_instance(hook_class, hook_value))
+        return hooks
+
+    def get_pre_hooks(self) -> list[PreRunHook]:
+        """This model's pre-run hooks (computed once)."""
+        if self._pre_hooks is None:
+            self._pre_hooks = self._load_hooks_by_type(PreRunHook)
+        return self._pre_hooks
+
+    def get_post_hooks(self) -> list[PostRunHook]:
+        """This model's post-run hooks (computed once)."""
+        if self._post_hooks is None:
+            self._post_hooks = self._load_hooks_by_type(PostRunHook)
+        return self._post_hooks
+
+    def _validate_all_hooks(self) -> None:
+        """Validate every hook's value and task compatibility once; report all problems together."""
+        if self._hooks_validated:
+            return
+        problems: list[HookValidationError] = []
+        for hook_name, hook_value in self.hooks.items():
+            hook_class = HOOK_REGISTRY.get(hook_name)
+            if hook_class is None:
+                problems.append(self._problem(hook_name, "is not a registered hook"))
+                continue
+            try:
+                hook = self._get_or_create_hook_instance(hook_class, hook_value)
+                hook.validate_value()
+                ok, reason = hook.validate_task_compatibility(self)
+            except NornFlowError as exc:
+                problems.append(self._problem(hook_name, exc.message))
+                continue
+            except (ValueError, TypeError, KeyError) as exc:
+                problems.append(self._problem(hook_name, str(exc) or type(exc).__name__))
+                continue
+            if not ok:
+                problems.append(self._problem(hook_name, reason or "is not compatible with this task"))
+        if problems:
+            if len(problems) == 1:
+                raise problems[0]
+            error = HookValidationError(
+                "; ".join(f"hook {p.hook!r}: {p.message}" for p in problems),
+                file=self._file, line=self._line, task=self.label,
+            )
+            error.problems = problems  # type: ignore[attr-defined]
+            raise error
+        self._hooks_validated = True
+
+    def _problem(self, hook_name: str, message: str) -> HookValidationError:
+        return HookValidationError(message, file=self._file, line=self._line, task=self.label, hook=hook_name)
+
+    @property
+    def dispatcher(self) -> Any:
+        """The hot-path dispatcher for this model's hooks (built once, after validation)."""
+        if self._dispatcher is None:
+            self._validate_all_hooks()
+            self._dispatcher = _hotpath.HookDispatcher(
+                self.get_pre_hooks(),
+                self.get_post_hooks(),
+                _hotpath.TRACKER,
+                PreRunHook,
+                PostRunHook,
+            )
+        return self._dispatcher
+
+    @property
+    def label(self) -> str | None:
+        """How error messages name this model (its ``name`` field when it has one)."""
+        name = getattr(self, "name", None)
+        return name if isinstance(name, str) else None
+
+    @property
+    def source(self) -> tuple[str | None, int | None]:
+        """``(file, line)`` where this model was defined, when known."""
+        return (self._file, self._line)
+
+
+def _validation_error(exc: ValidationError, **where: Any) -> WorkflowError:
+    """Turn a pydantic error into one readable WorkflowError naming the first bad key."""
+    parts = []
+    first_key = None
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        first_key = first_key or loc or None
+        parts.append(f"{loc or 'value'}: {err.get('msg')}")
+    return WorkflowError("; ".join(parts), key=first_key, **where)

@@ -1,0 +1,100 @@
+"""``WorkflowModel``: a named, ordered list of tasks with variables, filters and a failure strategy."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import Enum
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from nornflow.exceptions import WorkflowError
+from nornflow.models.runnable import _validation_error
+from nornflow.models.task import TaskModel
+
+__all__ = ["FailureStrategy", "WorkflowModel"]
+
+
+class FailureStrategy(str, Enum):
+    """What happens to later tasks when a host fails a task."""
+
+    #: A failed host is left out of the later tasks; the other hosts go on (default).
+    SKIP_FAILED = "skip-failed"
+    #: The first failure stops the run: no new host is scheduled, later tasks do not run.
+    FAIL_FAST = "fail-fast"
+    #: Every host runs every task, failed or not.
+    RUN_ALL = "run-all"
+
+
+class WorkflowModel(BaseModel):
+    """A workflow as written in YAML under the top-level ``workflow:`` key."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    name: str = Field(min_length=1)
+    description: str | None = None
+    vars: dict[str, Any] = Field(default_factory=dict)
+    inventory_filters: dict[str, Any] = Field(default_factory=dict)
+    failure_strategy: FailureStrategy | None = None
+    dry_run: bool | None = None
+    tasks: list[TaskModel] = Field(min_length=1)
+
+    @classmethod
+    def create(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        file: str | None = None,
+        task_lines: list[int | None] | None = None,
+        line: int | None = None,
+    ) -> Self:
+        """Build a workflow from the mapping under ``workflow:``, creating each task with its hooks."""
+        if not isinstance(data, Mapping):
+            raise WorkflowError(
+                f"'workflow' must be a mapping, got {type(data).__name__}", file=file, line=line
+            )
+        fields = set(cls.model_fields)
+        unknown = [k for k in data if k not in fields]
+        if unknown:
+            raise WorkflowError(
+                f"unknown key {unknown[0]!r} in workflow (valid keys: {', '.join(sorted(fields))})",
+                file=file, line=line, key=str(unknown[0]),
+            )
+        raw_tasks = data.get("tasks")
+        if not isinstance(raw_tasks, list) or not raw_tasks:
+            raise WorkflowError(
+                "'tasks' must be a non-empty list of tasks", file=file, line=line, key="tasks"
+            )
+        tasks = []
+        for index, raw in enumerate(raw_tasks):
+            task_line = task_lines[index] if task_lines and index < len(task_lines) else line
+            if isinstance(raw, str):
+                raw = {"name": raw}
+            tasks.append(TaskModel.create(raw, file=file, line=task_line))
+        payload = {k: v for k, v in data.items() if k != "tasks"}
+        for key in ("vars", "inventory_filters"):
+            if payload.get(key) is None and key in payload:
+                payload[key] = {}
+        try:
+            return cls(**payload, tasks=tasks)
+        except ValidationError as exc:
+            raise _validation_error(exc, file=file, line=line) from None
+
+    def validate_hooks(self) -> None:
+        """Validate every hook of every task (once per task model), before anything runs."""
+        problems = []
+        for task in self.tasks:
+            try:
+                task._validate_all_hooks()
+            except WorkflowError:
+                raise
+            except Exception as exc:  # HookValidationError: collect across tasks
+                problems.append(exc)
+        if problems:
+            if len(problems) == 1:
+                raise problems[0]
+            from nornflow.exceptions import HookValidationError
+
+            error = HookValidationError("\n".join(str(p) for p in problems))
+            error.problems = problems  # type: ignore[attr-defined]
+            raise error

@@ -1,0 +1,261 @@
+"""Structured results of a workflow run: per task, per host status, result, error and duration.
+
+Results are stored column-wise per task (a status byte, a payload slot and a duration per host, errors
+only for hosts that failed), so keeping every result of 100,000 hosts x 10 tasks costs a few bytes per
+host-task instead of an object each. :class:`HostTaskResult` is the per-host view built on demand.
+"""
+
+from __future__ import annotations
+
+import json
+from array import array
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "CHANGED",
+    "FAILED",
+    "NOT_RUN",
+    "OK",
+    "SKIPPED",
+    "STATUS_NAMES",
+    "HostTaskResult",
+    "TaskResult",
+    "WorkflowResult",
+]
+
+NOT_RUN, OK, CHANGED, FAILED, SKIPPED = 0, 1, 2, 3, 4
+STATUS_NAMES = ("skipped", "ok", "changed", "failed", "skipped")
+
+
+@dataclass(slots=True)
+class ErrorInfo:
+    """Why a host failed a task: the error type and message, and the hook or variable involved."""
+
+    type: str
+    message: str
+    hook: str | None = None
+    traceback: str | None = None
+    ignored: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        data: dict[str, Any] = {"type": self.type, "message": self.message}
+        if self.hook:
+            data["hook"] = self.hook
+        if self.ignored:
+            data["ignored"] = True
+        return data
+
+
+@dataclass(slots=True)
+class HostTaskResult:
+    """One host's outcome of one task."""
+
+    host: str
+    task: str
+    status: str
+    result: Any = None
+    changed: bool = False
+    failed: bool = False
+    ignored: bool = False
+    error: ErrorInfo | None = None
+    duration: float = 0.0
+    diff: str = ""
+    skip_reason: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def exception(self) -> str | None:
+        """``"Type: message"`` of the failure, or None."""
+        return None if self.error is None else f"{self.error.type}: {self.error.message}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        data: dict[str, Any] = {
+            "status": self.status,
+            "changed": self.changed,
+            "failed": self.failed,
+            "result": self.result,
+            "duration": round(self.duration, 6),
+        }
+        if self.ignored:
+            data["ignored"] = True
+        if self.error is not None:
+            data["error"] = self.error.to_dict()
+            data["exception"] = self.exception
+        if self.diff:
+            data["diff"] = self.diff
+        if self.skip_reason:
+            data["skip_reason"] = self.skip_reason
+        if self.extra:
+            data.update(self.extra)
+        return data
+
+
+class TaskResult:
+    """Every host's outcome of one task, stored column-wise; index by host name for a view."""
+
+    __slots__ = (
+        "codes",
+        "diffs",
+        "duration",
+        "durations",
+        "errors",
+        "extras",
+        "hosts",
+        "index",
+        "name",
+        "payloads",
+        "print_output",
+        "skip_reasons",
+        "task_index",
+    )
+
+    def __init__(self, name: str, task_index: int, hosts: Sequence[str]) -> None:
+        n = len(hosts)
+        self.name = name
+        self.task_index = task_index
+        self.hosts = hosts
+        self.index: dict[str, int] = {h: i for i, h in enumerate(hosts)}
+        self.codes = bytearray(n)
+        self.payloads: list[Any] = [None] * n
+        self.durations = array("d", bytes(8 * n))
+        self.errors: dict[int, ErrorInfo] = {}
+        self.diffs: dict[int, str] = {}
+        self.skip_reasons: dict[int, str] = {}
+        self.extras: dict[int, dict[str, Any]] = {}
+        self.duration = 0.0
+        self.print_output = True
+
+    def __getitem__(self, host: str) -> HostTaskResult:
+        return self.host_result(self.index[host])
+
+    def __iter__(self) -> Iterator[HostTaskResult]:
+        return (self.host_result(i) for i in range(len(self.hosts)))
+
+    def __len__(self) -> int:
+        return len(self.hosts)
+
+    def host_result(self, i: int) -> HostTaskResult:
+        """The view of host number ``i``."""
+        code = self.codes[i]
+        error = self.errors.get(i)
+        ignored = error is not None and error.ignored
+        failed = code == FAILED or ignored
+        return HostTaskResult(
+            host=self.hosts[i],
+            task=self.name,
+            status="failed" if ignored else STATUS_NAMES[code],
+            result=self.payloads[i],
+            changed=code == CHANGED,
+            failed=failed,
+            ignored=ignored,
+            error=error,
+            duration=self.durations[i],
+            diff=self.diffs.get(i, ""),
+            skip_reason=self.skip_reasons.get(i) or ("not run" if code == NOT_RUN else None),
+            extra=self.extras.get(i, {}),
+        )
+
+    def counts(self) -> dict[str, int]:
+        """Hosts per status (``failed`` counts ignored failures too; ``ignored`` counts them apart)."""
+        c = self.codes
+        ignored = sum(1 for e in self.errors.values() if e.ignored)
+        return {
+            "ok": c.count(OK) - ignored,
+            "changed": c.count(CHANGED),
+            "failed": c.count(FAILED) + ignored,
+            "skipped": c.count(SKIPPED) + c.count(NOT_RUN),
+            "ignored": ignored,
+        }
+
+    @property
+    def failed_hosts(self) -> list[str]:
+        """Hosts that failed this task and whose failure counts (ignored failures excluded)."""
+        return [self.hosts[i] for i, code in enumerate(self.codes) if code == FAILED]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return {
+            "name": self.name,
+            "index": self.task_index,
+            "duration": round(self.duration, 6),
+            "counts": self.counts(),
+            "hosts": {r.host: r.to_dict() for r in self},
+        }
+
+
+@dataclass
+class WorkflowResult:
+    """The outcome of a workflow run."""
+
+    workflow: str
+    hosts: list[str]
+    tasks: list[TaskResult] = field(default_factory=list)
+    duration: float = 0.0
+    interrupted: bool = False
+    stopped: str | None = None
+    dry_run: bool = False
+    failure_strategy: str = "skip-failed"
+    variables: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        """Whether any host failed any task (ignored failures do not count)."""
+        return any(FAILED in t.codes for t in self.tasks)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all hosts ok, 1 some host failed, 130 interrupted (DESIGN.md)."""
+        if self.interrupted:
+            return 130
+        return 1 if self.failed else 0
+
+    @property
+    def failed_hosts(self) -> list[str]:
+        """Hosts that failed at least one task, in inventory order."""
+        bad = set()
+        for task in self.tasks:
+            bad.update(task.failed_hosts)
+        return [h for h in self.hosts if h in bad]
+
+    def task(self, name: str) -> TaskResult:
+        """The first task result called ``name``."""
+        for task in self.tasks:
+            if task.name == name:
+                return task
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form, what ``nornflow run --json`` prints."""
+        return {
+            "workflow": self.workflow,
+            "status": "interrupted" if self.interrupted else ("failed" if self.failed else "ok"),
+            "exit_code": self.exit_code,
+            "duration": round(self.duration, 6),
+            "dry_run": self.dry_run,
+            "failure_strategy": self.failure_strategy,
+            "stopped": self.stopped,
+            "interrupted": self.interrupted,
+            "hosts": self.hosts,
+            "failed_hosts": self.failed_hosts,
+            "tasks": [t.to_dict() for t in self.tasks],
+            "variables": self.variables,
+        }
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        """The JSON document of :meth:`to_dict` (objects that JSON cannot hold become strings)."""
+        return json.dumps(self.to_dict(), indent=indent, default=_json_default)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    if hasattr(obj, "items"):
+        try:
+            return dict(obj.items())
+        except Exception:
+            pass
+    return str(obj)

@@ -1,0 +1,147 @@
+"""``WorkQueueRunner``: nornflow's default Nornir runner, built for fleets of 100,000 hosts.
+
+Why not Nornir's ``ThreadedRunner``: it submits one ``Future`` per host to a ``ThreadPoolExecutor``, and
+each Future brings its own ``Condition``, work item and queue round-trip. For a no-op task that overhead
+dominates: 43 us per host-task threaded versus 8 us serial. Here ``W`` worker threads pull host *indices*
+from one shared iterator and write each ``MultiResult`` into a preallocated slot, so the per-host cost is
+one ``next()`` under a lock plus the task itself. The ``AggregatedResult`` is built after every worker is
+joined, in inventory order (the order of ``hosts``), whatever order the hosts finished in.
+
+Errors: ``Task.start`` already turns an exception raised by the task into a failed ``Result``. An exception
+raised outside that handling (e.g. by a processor) is kept for its host while the other hosts carry on;
+once all workers are joined the first such exception in inventory order is re-raised, which is what
+``ThreadedRunner`` does through ``Future.result()``. Before it is raised, the results of the hosts that did
+complete are attached to it as ``aggregated_result`` and a note names the host, so nothing is lost.
+
+Stopping: when ``stop_event`` is set, workers take no new host; hosts in flight finish. Hosts that never
+started are absent from the ``AggregatedResult`` and the caller reports them as skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from nornir.core.task import AggregatedResult, MultiResult
+
+if TYPE_CHECKING:
+    from nornir.core.inventory import Host
+    from nornir.core.task import Task
+
+__all__ = ["WorkQueueRunner"]
+
+
+def _shared_indices(count: int) -> Callable[[], int | None]:
+    """Return a thread-safe ``take()`` handing out 0..count-1 once each, then ``None``."""
+    indices: Iterator[int] = iter(range(count))
+    lock = threading.Lock()
+
+    def take() -> int | None:
+        with lock:
+            return next(indices, None)
+
+    return take
+
+
+class WorkQueueRunner:
+    """Run a task over hosts with a fixed set of worker threads pulling from one shared work queue."""
+
+    def __init__(self, num_workers: int = 20, stop_event: threading.Event | None = None) -> None:
+        """Validate ``num_workers`` (an int >= 1) and keep the optional ``stop_event``."""
+        if isinstance(num_workers, bool) or not isinstance(num_workers, int):
+            raise ValueError(f"num_workers must be an integer >= 1, got {num_workers!r}")
+        if num_workers < 1:
+            raise ValueError(f"num_workers must be >= 1, got {num_workers}")
+        self.num_workers = num_workers
+        self.stop_event = stop_event
+
+    def __repr__(self) -> str:
+        """Show the worker count, handy in logs."""
+        return f"{type(self).__name__}(num_workers={self.num_workers})"
+
+    def run(self, task: Task, hosts: list[Host]) -> AggregatedResult:
+        """Run ``task`` once per host and return the results in the order of ``hosts``."""
+        count = len(hosts)
+        results: list[MultiResult | None] = [None] * count
+        errors: list[BaseException | None] = [None] * count
+        abort = threading.Event()
+        work = self._make_worker(task, hosts, results, errors, _shared_indices(count), abort)
+
+        workers = min(self.num_workers, count)
+        if workers <= 1:
+            work()  # fast serial path: no thread at all
+        else:
+            self._run_threads(work, workers, abort)
+        return self._collect(task, hosts, results, errors)
+
+    def _make_worker(
+        self,
+        task: Task,
+        hosts: list[Host],
+        results: list[MultiResult | None],
+        errors: list[BaseException | None],
+        take: Callable[[], int | None],
+        abort: threading.Event,
+    ) -> Callable[[], None]:
+        """Build the loop each worker runs: take an index, run the host, store into its slot."""
+        stop = self.stop_event
+
+        def work() -> None:
+            while not abort.is_set() and (stop is None or not stop.is_set()):
+                index = take()
+                if index is None:
+                    return
+                try:
+                    results[index] = task.copy().start(hosts[index])
+                except (KeyboardInterrupt, SystemExit) as exc:
+                    # keep it for the host, stop everybody, and let it end the run afterwards
+                    errors[index] = exc
+                    abort.set()
+                    if threading.current_thread() is threading.main_thread():
+                        raise
+                except BaseException as exc:
+                    errors[index] = exc
+
+        return work
+
+    def _run_threads(self, work: Callable[[], None], workers: int, abort: threading.Event) -> None:
+        """Start ``workers`` threads on ``work`` and join them; never leave them taking hosts on exit."""
+        threads: list[threading.Thread] = []
+        try:
+            for number in range(workers):
+                thread = threading.Thread(target=work, name=f"nornflow-worker-{number}", daemon=True)
+                try:
+                    thread.start()
+                except RuntimeError:  # "can't start new thread": carry on with the workers we have
+                    break
+                threads.append(thread)
+            if not threads:
+                work()  # not even one thread: run the hosts in the calling thread rather than fail
+            for thread in threads:
+                thread.join()
+        finally:
+            # normal exit: every worker is joined and this is a no-op. Ctrl-C while joining: the workers
+            # still running take no new host and the hosts in flight finish on their own.
+            abort.set()
+
+    @staticmethod
+    def _collect(
+        task: Task,
+        hosts: list[Host],
+        results: list[MultiResult | None],
+        errors: list[BaseException | None],
+    ) -> AggregatedResult:
+        """Fill the AggregatedResult in inventory order, then re-raise the first out-of-task error."""
+        aggregated = AggregatedResult(task.name)
+        for host, result in zip(hosts, results, strict=True):
+            if result is not None:
+                aggregated[host.name] = result
+        for host, error in zip(hosts, errors, strict=True):
+            if error is not None:
+                with contextlib.suppress(AttributeError):  # an exception type without a __dict__
+                    error.aggregated_result = aggregated  # type: ignore[attr-defined]
+                error.add_note(f"raised while running task {task.name!r} on host {host.name!r}")
+                raise error
+        return aggregated

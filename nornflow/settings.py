@@ -1,0 +1,135 @@
+"""Project settings: ``nornflow.yaml`` in the project root.
+
+Unknown keys and wrong types are errors naming the key and the file. Relative paths are resolved
+against the directory of the settings file, so a project runs the same from any working directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from nornflow.exceptions import SettingsError
+from nornflow.models.workflow import FailureStrategy
+
+__all__ = ["SETTINGS_FILE", "InventorySettings", "Settings", "find_settings"]
+
+SETTINGS_FILE = "nornflow.yaml"
+
+
+class InventorySettings(BaseModel):
+    """An inventory without a Nornir config file: YAML files, or hosts/groups/defaults inline."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host_file: str | None = None
+    group_file: str | None = None
+    defaults_file: str | None = None
+    hosts: dict[str, Any] | None = None
+    groups: dict[str, Any] | None = None
+    defaults: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> InventorySettings:
+        if self.host_file is None and self.hosts is None:
+            raise ValueError("give either 'host_file' (with optional group_file/defaults_file) or 'hosts'")
+        if self.host_file is not None and self.hosts is not None:
+            raise ValueError("give 'host_file' or inline 'hosts', not both")
+        return self
+
+
+class Settings(BaseModel):
+    """What ``nornflow.yaml`` may contain (every key optional; defaults make ``init`` projects run)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    nornir_config_file: str | None = None
+    inventory: InventorySettings | None = None
+    task_dirs: list[str] = Field(default_factory=lambda: ["tasks"])
+    workflow_dirs: list[str] = Field(default_factory=lambda: ["workflows"])
+    hook_dirs: list[str] = Field(default_factory=lambda: ["hooks"])
+    vars_dir: str = "vars"
+    failure_strategy: FailureStrategy = FailureStrategy.SKIP_FAILED
+    dry_run: bool = False
+    runner: str = "work_queue"
+    workers: int = Field(default=20, ge=1, le=1024)
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+    source: str | None = Field(default=None, exclude=True)
+
+    @field_validator("task_dirs", "workflow_dirs", "hook_dirs", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [value]
+        return [] if value is None else value
+
+    @model_validator(mode="after")
+    def _inventory_source(self) -> Settings:
+        if self.nornir_config_file and self.inventory is not None:
+            raise ValueError("give 'nornir_config_file' or 'inventory', not both")
+        return self
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, base_dir: Path, source: str | None = None) -> Self:
+        """Validate a settings mapping; errors name the key and the file."""
+        if not isinstance(data, Mapping):
+            raise SettingsError(f"settings must be a mapping, got {type(data).__name__}", file=source)
+        try:
+            return cls(**dict(data), base_dir=base_dir, source=source)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err.get("loc", ()))
+            msg = err.get("msg", "invalid value")
+            if err.get("type") == "extra_forbidden":
+                valid = ", ".join(k for k in cls.model_fields if k not in ("base_dir", "source"))
+                msg = f"unknown key (valid keys: {valid})"
+            more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
+            line = None
+            if hasattr(data, "key_position") and loc:
+                pos = data.key_position(loc.split(".")[0])
+                line = pos[0] if pos else None
+            raise SettingsError(f"{msg}{more}", file=source, key=loc or None, line=line) from None
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self:
+        """Read and validate a settings file."""
+        from nornflow.exceptions import YAMLLoadError
+        from nornflow.yamlio import load_yaml_file
+
+        path = Path(path)
+        if not path.is_file():
+            raise SettingsError("settings file not found (run `nornflow init` to create a project)",
+                                file=str(path))
+        try:
+            data = load_yaml_file(path)
+        except YAMLLoadError as exc:
+            raise SettingsError(exc.message, file=exc.file, line=exc.line, column=exc.column) from None
+        if data is None:
+            data = {}
+        return cls.from_mapping(data, base_dir=path.resolve().parent, source=str(path))
+
+    def resolve(self, value: str | Path) -> Path:
+        """A path from the settings, made absolute against the project directory."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The effective settings (``nornflow show settings``)."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        data["project_dir"] = str(self.base_dir)
+        if self.source:
+            data["settings_file"] = self.source
+        return data
+
+
+def find_settings(start: str | Path | None = None) -> Path | None:
+    """The nearest ``nornflow.yaml`` in ``start`` or its parents, or None."""
+    here = Path(start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        candidate = directory / SETTINGS_FILE
+        if candidate.is_file():
+            return candidate
+    return None

@@ -1,0 +1,60 @@
+"""Built-in tasks: ``echo``, ``set`` and ``write_file``, usable by name in any workflow."""
+
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Any
+
+from nornir.core.task import Result, Task
+
+__all__ = ["echo", "set", "write_file"]
+
+
+def echo(task: Task, msg: Any = "", print_output: bool = True) -> Result:
+    """Return ``msg`` as the host's result (handy to show rendered variables)."""
+    return Result(host=task.host, result=msg)
+
+
+def set(task: Task, nornflow_vars: Any = None, **variables: Any) -> Result:  # noqa: A001
+    """Set runtime variables for the host (highest precedence); its args are the variables."""
+    if nornflow_vars is not None:
+        for name, value in variables.items():
+            nornflow_vars.set_runtime_var(task.host, name, value)
+    return Result(host=task.host, result=dict(variables))
+
+
+def write_file(
+    task: Task,
+    filename: str,
+    content: Any,
+    append: bool = False,
+    mode: int | None = None,
+    dry_run: bool | None = None,
+) -> Result:
+    """Write ``content`` to ``filename`` atomically (temp file + rename); changed only if it differs.
+
+    In dry-run mode nothing is written; the result says what would change, with a unified diff.
+    """
+    from nornflow.fileio import atomic_write
+
+    path = Path(os.path.expanduser(str(filename)))
+    text = content if isinstance(content, str) else str(content)
+    try:
+        old = path.read_text(encoding="utf-8")
+        existed = True
+    except FileNotFoundError:
+        old, existed = "", False
+    new = old + text if append else text
+    changed = (not existed) or new != old
+    diff = "".join(
+        difflib.unified_diff(
+            old.splitlines(keepends=True), new.splitlines(keepends=True), str(path), str(path)
+        )
+    )
+    is_dry = task.is_dry_run(dry_run)
+    if changed and not is_dry:
+        atomic_write(path, new, mode=mode)
+    summary = {"path": str(path), "bytes": len(new.encode("utf-8")), "dry_run": is_dry}
+    return Result(host=task.host, result=summary, changed=changed, diff=diff)

@@ -1,0 +1,223 @@
+"""Jinja2 rendering of task args and hook expressions, compiled once and evaluated per host.
+
+Args are compiled when the workflow is built: values without ``{{``/``{%`` are passed through untouched
+(no per-host cost), a string that is one whole ``{{ expression }}`` keeps its native type (a list stays
+a list), and any other template renders to a string. Undefined variables are errors (StrictUndefined)
+naming the variable.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import jinja2
+import yaml
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
+from jinja2.utils import concat
+
+__all__ = [
+    "CompiledArgs",
+    "Expression",
+    "TemplateError",
+    "compile_args",
+    "compile_expression",
+    "environment",
+    "has_template",
+]
+
+
+class TemplateError(Exception):
+    """A template failed to compile or to render; ``undefined`` names the missing variable if any."""
+
+    def __init__(self, message: str, undefined: str | None = None) -> None:
+        super().__init__(message)
+        self.undefined = undefined
+
+
+def _to_yaml(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=False, sort_keys=False)
+
+
+def _to_json(value: Any, indent: int | None = None) -> str:
+    return json.dumps(value, indent=indent, default=str)
+
+
+def _to_nice_json(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str)
+
+
+def _regex_search(value: str, pattern: str, group: int = 0) -> str | None:
+    match = re.search(pattern, str(value))
+    return match.group(group) if match else None
+
+
+def _make_environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        undefined=StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
+    )
+    env.filters.update(
+        to_yaml=_to_yaml, to_json=_to_json, to_nice_json=_to_nice_json, regex_search=_regex_search
+    )
+    return env
+
+
+#: The one Jinja2 environment nornflow renders with (StrictUndefined, a few network-friendly filters).
+environment = _make_environment()
+
+_MARKERS = ("{{", "{%", "{#")
+_WHOLE_EXPR = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}).)*)\}\}\s*$", re.DOTALL)
+
+
+def has_template(value: str) -> bool:
+    """Whether ``value`` contains Jinja2 markup."""
+    return any(marker in value for marker in _MARKERS)
+
+
+def _undefined_name(exc: UndefinedError) -> str | None:
+    match = re.search(r"'([^']+)' is undefined", str(exc))
+    if match:
+        return match.group(1)
+    match = re.search(r"has no attribute '([^']+)'", str(exc))
+    return match.group(1) if match else None
+
+
+class Expression:
+    """A Jinja2 expression compiled once; :meth:`evaluate` returns its native value for a context."""
+
+    __slots__ = ("_template", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        try:
+            self._template = environment.from_string("{% set __nf_value = (" + source + ") %}")
+        except TemplateSyntaxError as exc:
+            raise TemplateError(f"invalid expression {source!r}: {exc.message}") from None
+
+    def evaluate(self, context: Mapping[str, Any]) -> Any:
+        """Evaluate against ``context`` (any mapping; it is not copied)."""
+        template = self._template
+        ctx = template.new_context(context, shared=True)  # type: ignore[arg-type]
+        try:
+            concat(template.root_render_func(ctx))
+        except UndefinedError as exc:
+            raise TemplateError(str(exc), _undefined_name(exc)) from None
+        except TemplateError:
+            raise
+        except Exception as exc:
+            raise TemplateError(f"{type(exc).__name__}: {exc}") from None
+        value = ctx.vars["__nf_value"]
+        if isinstance(value, jinja2.Undefined):
+            try:
+                str(value)
+            except UndefinedError as exc:
+                raise TemplateError(str(exc), _undefined_name(exc)) from None
+        return value
+
+
+class _Text:
+    """A template that renders to a string."""
+
+    __slots__ = ("_template", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        try:
+            self._template = environment.from_string(source)
+        except TemplateSyntaxError as exc:
+            raise TemplateError(f"invalid template {source!r}: {exc.message}") from None
+
+    def evaluate(self, context: Mapping[str, Any]) -> Any:
+        template = self._template
+        ctx = template.new_context(context, shared=True)  # type: ignore[arg-type]
+        try:
+            return concat(template.root_render_func(ctx))
+        except UndefinedError as exc:
+            raise TemplateError(str(exc), _undefined_name(exc)) from None
+        except Exception as exc:
+            raise TemplateError(f"{type(exc).__name__}: {exc}") from None
+
+
+def compile_expression(source: str) -> Expression:
+    """Compile a bare Jinja2 expression (``if:`` conditions, ``loop:`` lists)."""
+    text = source.strip()
+    match = _WHOLE_EXPR.match(text)
+    if match:
+        text = match.group("expr").strip()
+    return Expression(text)
+
+
+def _compile_value(value: Any) -> Any:
+    if isinstance(value, str):
+        if not has_template(value):
+            return value
+        match = _WHOLE_EXPR.match(value)
+        if match and "{{" not in match.group("expr"):
+            return Expression(match.group("expr").strip())
+        return _Text(value)
+    if isinstance(value, Mapping):
+        return {k: _compile_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_compile_value(v) for v in value]
+    return value
+
+
+def _contains_template(value: Any) -> bool:
+    if isinstance(value, (Expression, _Text)):
+        return True
+    if isinstance(value, dict):
+        return any(_contains_template(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_contains_template(v) for v in value)
+    return False
+
+
+def _has_containers(args: Mapping[str, Any]) -> bool:
+    return any(isinstance(v, (dict, list, set)) for v in args.values())
+
+
+def _render(value: Any, context: Mapping[str, Any], path: str) -> Any:
+    if isinstance(value, (Expression, _Text)):
+        try:
+            return value.evaluate(context)
+        except TemplateError as exc:
+            exc.args = (f"{path}: {exc.args[0]}",)
+            exc.path = path  # type: ignore[attr-defined]
+            raise
+    if isinstance(value, dict):
+        return {k: _render(v, context, f"{path}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_render(v, context, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+class CompiledArgs:
+    """A task's args compiled once; :meth:`render` returns the kwargs for one host."""
+
+    __slots__ = ("_compiled", "_copy_static", "static", "templated")
+
+    def __init__(self, args: Mapping[str, Any]) -> None:
+        self._compiled = {k: _compile_value(v) for k, v in args.items()}
+        self.templated = _contains_template(self._compiled)
+        self.static = dict(args) if not self.templated else None
+        self._copy_static = not self.templated and _has_containers(args)
+
+    def render(self, context: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Kwargs for one host: static args are copied (so tasks cannot leak changes across hosts)."""
+        if not self.templated:
+            static = self.static
+            assert static is not None
+            return copy.deepcopy(static) if self._copy_static else dict(static)
+        assert context is not None
+        return {k: _render(v, context, k) for k, v in self._compiled.items()}
+
+
+def compile_args(args: Mapping[str, Any]) -> CompiledArgs:
+    """Compile a task's args; raises :class:`TemplateError` for a syntax error."""
+    return CompiledArgs(args)

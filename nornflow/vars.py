@@ -1,0 +1,122 @@
+"""Per-host variables with precedence, and the context templates render against.
+
+Highest first: runtime (``set``, ``set_to``) > CLI ``--vars`` > workflow ``vars`` > vars-dir
+``defaults.yaml`` > environment ``NORNFLOW_VAR_*``. The static layers are merged once per run; each
+host gets its own runtime dict, so hosts never see each other's values. ``host`` is the Nornir host
+(its inventory data, with group inheritance: ``{{ host.site }}``, ``{{ host.platform }}``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import ChainMap
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["ENV_PREFIX", "RESERVED_VARS", "VarsManager", "check_var_name", "env_vars"]
+
+ENV_PREFIX = "NORNFLOW_VAR_"
+#: Names templates always resolve to nornflow's own objects; variables cannot take them.
+RESERVED_VARS = frozenset({"host", "item"})
+
+
+def env_vars(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Variables from ``NORNFLOW_VAR_<name>`` environment entries (lowest precedence)."""
+    source = os.environ if environ is None else environ
+    n = len(ENV_PREFIX)
+    return {k[n:]: v for k, v in source.items() if k.startswith(ENV_PREFIX) and len(k) > n}
+
+
+def check_var_name(name: Any) -> str | None:
+    """Why ``name`` cannot be a variable name (None when it can)."""
+    if not isinstance(name, str) or not name.isidentifier():
+        return f"variable name {name!r} must be an identifier"
+    if name.startswith("_"):
+        return f"variable name {name!r} must not start with '_'"
+    if name in RESERVED_VARS:
+        return f"variable name {name!r} is reserved ({', '.join(sorted(RESERVED_VARS))})"
+    return None
+
+
+class VarsManager:
+    """Variables of one workflow run, per host; thread-safe because each host has its own dict."""
+
+    def __init__(
+        self,
+        *,
+        workflow_vars: Mapping[str, Any] | None = None,
+        cli_vars: Mapping[str, Any] | None = None,
+        defaults: Mapping[str, Any] | None = None,
+        environment: Mapping[str, Any] | None = None,
+    ) -> None:
+        static: dict[str, Any] = {}
+        for layer in (environment, defaults, workflow_vars, cli_vars):
+            if layer:
+                static.update(layer)
+        self.static: dict[str, Any] = static
+        self._runtime: dict[str, dict[str, Any]] = {}
+        self._contexts: dict[str, ChainMap[str, Any]] = {}
+        self._task_options: dict[int, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    # -- runtime variables ------------------------------------------------------------------------
+
+    def _runtime_of(self, name: str) -> dict[str, Any]:
+        runtime = self._runtime.get(name)
+        if runtime is None:
+            with self._lock:
+                runtime = self._runtime.setdefault(name, {})
+        return runtime
+
+    def set_runtime_var(self, host: Any, name: str, value: Any) -> None:
+        """Set a runtime variable for ``host`` only (highest precedence, visible to later tasks).
+
+        Hot path (``set_to`` calls it per host): names are checked with :func:`check_var_name` when
+        the workflow is validated, not here.
+        """
+        runtime = self._runtime.get(host.name)
+        if runtime is None:
+            runtime = self._runtime_of(host.name)
+        runtime[name] = value
+
+    def get_runtime_vars(self, host: Any) -> dict[str, Any]:
+        """A copy of the runtime variables set for ``host`` so far."""
+        return dict(self._runtime.get(host.name, {}))
+
+    def runtime_snapshot(self) -> dict[str, dict[str, Any]]:
+        """Every host's runtime variables (for the run's result)."""
+        return {name: dict(values) for name, values in self._runtime.items() if values}
+
+    def get(self, host: Any, name: str, default: Any = None) -> Any:
+        """The value of variable ``name`` for ``host`` with precedence applied."""
+        return self.context(host).get(name, default)
+
+    # -- template context -------------------------------------------------------------------------
+
+    def context(self, host: Any) -> ChainMap[str, Any]:
+        """The mapping templates see for ``host``: host, runtime, then the static layers (live view)."""
+        ctx = self._contexts.get(host.name)
+        if ctx is None:
+            ctx = ChainMap({"host": host}, self._runtime_of(host.name), self.static)
+            self._contexts[host.name] = ctx
+        return ctx
+
+    # -- per-task options (set by once-per-task hooks such as ``output``) ---------------------------
+
+    def set_task_option(self, task_model: Any, key: str, value: Any) -> None:
+        """Record an option for the current run of ``task_model`` (e.g. ``print_output``)."""
+        options = self._task_options.get(id(task_model))
+        if options is None:
+            with self._lock:
+                options = self._task_options.setdefault(id(task_model), {})
+        options[key] = value
+
+    def get_task_option(self, task_model: Any, key: str, default: Any = None) -> Any:
+        """An option recorded for ``task_model`` by a hook, or ``default``."""
+        options = self._task_options.get(id(task_model))
+        return default if options is None else options.get(key, default)
+
+    def clear_task_options(self, task_model: Any) -> None:
+        """Forget a task's options (called when its run ends)."""
+        self._task_options.pop(id(task_model), None)
