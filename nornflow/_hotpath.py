@@ -1,8 +1,9 @@
 """Select the hook hot path: the compiled ``_hotpath_c`` when built, else the pure ``_hotpath_py``.
 
-``NORNFLOW_NO_EXTENSIONS=1`` forces the pure twin; ``NORNFLOW_REQUIRE_EXTENSIONS=1`` makes a missing
-compiled module an ImportError (CI uses it so a broken build cannot pass silently). Both are read as
-true/false words at import. The rest of nornflow imports the hot path only through this module.
+``NORNFLOW_NO_EXTENSIONS=1`` forces the pure twin (it wins over the next one, so CI can keep
+``NORNFLOW_REQUIRE_EXTENSIONS=1`` exported for a second, pure run); ``NORNFLOW_REQUIRE_EXTENSIONS=1``
+makes a missing compiled module an ImportError so a broken build cannot pass silently. Both are read
+as true/false words at import. The rest of nornflow imports the hot path only through this module.
 """
 
 from __future__ import annotations
@@ -14,9 +15,6 @@ try:
     _REQUIRE = env_flag("NORNFLOW_REQUIRE_EXTENSIONS")
 except ValueError as _exc:
     raise ImportError(str(_exc)) from None
-
-if _FORCE_PURE and _REQUIRE:
-    raise ImportError("NORNFLOW_NO_EXTENSIONS and NORNFLOW_REQUIRE_EXTENSIONS are both set; pick one")
 
 if _FORCE_PURE:
     from nornflow._hotpath_py import (

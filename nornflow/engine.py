@@ -17,6 +17,7 @@ import signal
 import threading
 import time
 import traceback
+from collections import ChainMap
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ from nornflow.exceptions import (
     VariableError,
     WorkflowError,
 )
+from nornflow.hooks.builtins.results import IGNORED_ATTR
 from nornflow.hooks.loader import load_hook_dirs
 from nornflow.models.task import TaskModel
 from nornflow.models.workflow import FailureStrategy, WorkflowModel
@@ -59,8 +61,6 @@ from nornflow.vars import VarsManager, env_vars
 
 __all__ = ["IGNORED_ATTR", "NornFlow", "PreparedTask", "PreparedWorkflow", "Reporter"]
 
-#: A post-hook sets this attribute on a failed result to report the failure without it counting.
-IGNORED_ATTR = "nornflow_ignored"
 
 
 class Reporter:
@@ -434,9 +434,12 @@ class NornFlow:
             if run is not None and dispatcher.needs_prime and active:
                 dispatcher.prime(model, active, vm)
             step = self._make_step(task, tr, vm, state, strategy, reporter, run)
-            agg = nr.run(
-                task=step, name=model.name, on_good=True, on_failed=run_all, raise_on_error=False
-            )
+            if active:
+                agg = nr.run(
+                    task=step, name=model.name, on_good=True, on_failed=run_all, raise_on_error=False
+                )
+            else:
+                agg = {}
             if run is not None and dispatcher.post_once:
                 self._post_once(task, tr, active, agg, vm)
             for i, code in enumerate(tr.codes):
@@ -449,7 +452,7 @@ class NornFlow:
         finally:
             if run is not None:
                 dispatcher.end_run()
-            vm.clear_task_options(model)
+            vm.end_task_run(model)
             tr.duration = time.perf_counter() - started
         reporter.task_completed(model, tr)
 
@@ -503,6 +506,10 @@ class NornFlow:
         perf = time.perf_counter
         task_name = model.name
 
+        wraps = any(hasattr(h, "execute") for h in dispatcher.pre_hooks)
+        skip_reasons = tr.skip_reasons
+        extras = tr.extras
+
         def fail(i: int, host: Host, exc: BaseException, hook: str | None = None) -> Result:
             message = exc.message if isinstance(exc, NornFlowError) else str(exc)
             tb = None
@@ -512,11 +519,47 @@ class NornFlow:
             codes[i] = FAILED
             return Result(host=host, result=tb or message, exception=exc, failed=True)
 
+        def invoke(nr_task: Task, host: Host, extra: Mapping[str, Any] | None = None) -> Result:
+            """Render the args for ``host`` (with ``extra`` variables) and run the task once."""
+            try:
+                if templated:
+                    ctx = context(host)
+                    kwargs = render(ChainMap(extra, ctx) if extra else ctx)
+                else:
+                    kwargs = render(None)
+                if accepts_print:
+                    kwargs.setdefault("print_output", vm.get_task_option(model, "print_output", True))
+                if accepts_vars:
+                    kwargs["nornflow_vars"] = vm
+                r = func(nr_task, **kwargs)
+            except TemplateError as exc:
+                err = VariableError(
+                    f"undefined variable {exc.undefined!r} ({exc.message})" if exc.undefined else exc.message,
+                    task=task_name, host=host.name, key=getattr(exc, "path", None),
+                )
+                return Result(host=host, result=err.message, exception=err, failed=True)
+            except Exception as exc:
+                tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+                return Result(host=host, result=tb, exception=exc, failed=True)
+            return r if isinstance(r, Result) else Result(host=host, result=r)
+
+        def wrapped(nr_task: Task, host: Host, wrappers: list[Any]) -> Result:
+            call: Callable[[Mapping[str, Any] | None], Result] = lambda extra: invoke(nr_task, host, extra)
+            for wrapper in reversed(wrappers):
+                call = _nest(wrapper, call, model, host, vm)
+            try:
+                return call(None)
+            except NornFlowError as exc:
+                raise HookExecutionError(exc.message, task=task_name, host=host.name,
+                                         hook=_hook_of(wrappers, exc)) from exc
+            except Exception as exc:
+                raise HookExecutionError(f"{type(exc).__name__}: {exc}", task=task_name, host=host.name,
+                                         hook=_hook_of(wrappers, exc)) from exc
+
         def step(nr_task: Task) -> Result:
             host = nr_task.host
             i = index[host.name]
             t0 = perf()
-            ran = False
             try:
                 if has_pre:
                     ok = primed.pop(host.name, None) if primed else None
@@ -526,38 +569,24 @@ class NornFlow:
                         raise ok
                     if not ok:
                         codes[i] = SKIPPED
+                        reason = vm.pop_skip_reason(host)
+                        if reason:
+                            skip_reasons[i] = reason
+                        if wraps:
+                            vm.pop_execution_wrappers(host)
                         durations[i] = perf() - t0
                         if per_host:
                             host_completed(model, host.name, SKIPPED)
                         return Result(host=host)
-                kwargs = render(context(host)) if templated else render(None)
-                if accepts_print:
-                    kwargs.setdefault("print_output", vm.get_task_option(model, "print_output", True))
-                if accepts_vars:
-                    kwargs["nornflow_vars"] = vm
-                ran = True
-                r = func(nr_task, **kwargs)
-                if not isinstance(r, Result):
-                    r = Result(host=host, result=r)
+                wrappers = vm.pop_execution_wrappers(host) if wraps else None
+                r = wrapped(nr_task, host, wrappers) if wrappers else invoke(nr_task, host)
+                if has_post:
+                    run_post(model, host, r, vm)
+                r = record(i, host, r)
             except HookExecutionError as exc:
                 r = fail(i, host, exc, exc.hook)
-            except TemplateError as exc:
-                var = VariableError(
-                    f"undefined variable {exc.undefined!r} in args ({exc})" if exc.undefined else str(exc),
-                    task=task_name, host=host.name, key=getattr(exc, "path", None),
-                )
-                r = fail(i, host, var)
-            except Exception as exc:
+            except Exception as exc:  # a hook or wrapper bug: still only this host fails
                 r = fail(i, host, exc)
-            if ran:
-                if has_post:
-                    try:
-                        run_post(model, host, r, vm)
-                    except HookExecutionError as exc:
-                        ran = False
-                        r = fail(i, host, exc, exc.hook)
-                if ran:
-                    r = record(i, host, r)
             code = codes[i]
             durations[i] = perf() - t0
             if code == FAILED and fail_fast:
@@ -569,28 +598,56 @@ class NornFlow:
         def record(i: int, host: Host, r: Result) -> Result:
             """Settle the host's status from its (possibly hook-redefined) result."""
             payloads[i] = r.result
+            extra = getattr(r, "nornflow_extra", None)
+            if extra:
+                extras[i] = extra
             if r.failed:
-                error = errors.get(i)
-                if error is None:
-                    exc = r.exception
-                    error = ErrorInfo(
-                        type(exc).__name__ if exc else "TaskFailed",
-                        str(exc) if exc else str(r.result)[:2000],
-                    )
-                    errors[i] = error
+                exc = r.exception
+                if isinstance(exc, NornFlowError):
+                    error = ErrorInfo(type(exc).__name__, exc.message, exc.hook)
+                elif exc is not None:
+                    tb = r.result if isinstance(r.result, str) and "Traceback" in r.result else None
+                    error = ErrorInfo(type(exc).__name__, str(exc) or type(exc).__name__, None, tb)
+                else:
+                    error = ErrorInfo("TaskFailed", _failure_text(r))
+                errors[i] = error
                 if getattr(r, IGNORED_ATTR, False):
                     error.ignored = True
                     codes[i] = OK
                     return Result(host=host, result=r.result, changed=r.changed)
                 codes[i] = FAILED
                 return r
-            errors.pop(i, None)
             codes[i] = CHANGED if r.changed else OK
             if r.diff:
                 tr.diffs[i] = r.diff
             return r
 
         return step
+
+
+def _nest(wrapper: Any, inner: Callable[..., Result], model: Any, host: Host, vm: Any) -> Callable[..., Result]:
+    def call(extra: Mapping[str, Any] | None) -> Result:
+        return wrapper.execute(inner, extra, model, host, vm)
+
+    call.wrapper = wrapper  # type: ignore[attr-defined]
+    return call
+
+
+def _hook_of(wrappers: list[Any], exc: BaseException) -> str | None:
+    """The hook whose wrapper raised ``exc`` (the innermost frame that belongs to one)."""
+    tb = exc.__traceback__
+    found = None
+    while tb is not None:
+        owner = tb.tb_frame.f_locals.get("self")
+        if owner is not None and any(owner is w for w in wrappers):
+            found = owner.hook_name
+        tb = tb.tb_next
+    return found or (wrappers[0].hook_name if wrappers else None)
+
+
+def _failure_text(r: Result) -> str:
+    text = r.result if isinstance(r.result, str) else repr(r.result)
+    return (text or "task reported failure")[:2000]
 
 
 @contextlib.contextmanager

@@ -45,7 +45,7 @@ from yaml.events import (
 
 from nornflow.exceptions import InventoryError
 
-__all__ = ["YAMLInventory", "load_inventory"]
+__all__ = ["YAMLInventory", "inventory_from_data", "load_inventory"]
 
 logger = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ def _merge_sources(
 
 
 def _read(path: pathlib.Path, encoding: str, what: str, required: bool) -> tuple[Any, dict[Any, int]]:
-    """Load one YAML file; a missing optional file is ``None``, a missing required one an error."""
+    """Load one YAML file and its top-level key lines; a missing optional file gives ``(None, {})``."""
     file = str(path)
     try:
         raw = path.read_bytes()
@@ -239,7 +239,7 @@ def _read(path: pathlib.Path, encoding: str, what: str, required: bool) -> tuple
     except OSError as exc:
         raise InventoryError(f"cannot read {what} file: {exc.strerror or exc}", file=file) from None
     try:
-        stream: str | bytes = raw.decode(encoding)
+        stream = raw.decode(encoding)
     except (UnicodeDecodeError, LookupError) as exc:
         raise InventoryError(f"cannot decode {what} file as {encoding}: {exc}", file=file) from None
     lines: dict[Any, int] = {}
@@ -270,9 +270,12 @@ class _Place:
         self.host = name if kind == "host" else None
 
     def error(self, message: str, key: str | None = None) -> InventoryError:
-        """An InventoryError about this entry, its name in the message and in ``host=`` for hosts."""
-        who = "defaults" if self.kind == "defaults" else f"{self.kind} {self.name!r}"
-        return InventoryError(f"{who}: {message}", file=self.file, line=self.line, key=key, host=self.host)
+        """An InventoryError about this entry: a host goes in ``host=``, a group or defaults in the text."""
+        if self.kind == "group":
+            message = f"group {self.name!r}: {message}"
+        elif self.kind == "defaults":
+            message = f"defaults: {message}"
+        return InventoryError(message, file=self.file, line=self.line, key=key, host=self.host)
 
 
 def _check_port(value: Any, place: _Place, key: str) -> None:
@@ -385,18 +388,31 @@ def _check_cycles(groups: Groups, file: str, lines: dict[Any, int]) -> None:
 def _load_defaults(path: pathlib.Path | None, encoding: str) -> Defaults:
     """Read the defaults file (optional) into a Nornir Defaults."""
     data, _ = _read(path, encoding, "defaults", required=False) if path else (None, {})
+    return _build_defaults(data, str(path))
+
+
+def _build_defaults(data: Any, file: str) -> Defaults:
+    """Nornir Defaults from the defaults mapping."""
     if not data:
         return Defaults()
-    return Defaults(**_attributes(data, _Place(str(path), "defaults", None, None), _DEFAULTS_KEYS))
+    if not isinstance(data, dict):
+        raise InventoryError("defaults must be a mapping", file=file)
+    return Defaults(**_attributes(data, _Place(file, "defaults", None, None), _DEFAULTS_KEYS))
 
 
 def _load_groups(path: pathlib.Path | None, encoding: str, defaults: Defaults) -> Groups:
     """Read the groups file (optional), link every group to its parent groups and refuse cycles."""
     data, lines = _read(path, encoding, "groups", required=False) if path else (None, {})
+    return _build_groups(data, lines, str(path), defaults)
+
+
+def _build_groups(data: Any, lines: dict[Any, int], file: str, defaults: Defaults) -> Groups:
+    """Nornir Groups from the groups mapping, linked to their parents, without cycles."""
     groups = Groups()
     if not data:
         return groups
-    file = str(path)
+    if not isinstance(data, dict):
+        raise InventoryError("groups must be a mapping of group names to groups", file=file)
     parent_names: dict[str, list[str]] = {}
     for name, entry in data.items():
         place = _Place(file, "group", name, lines.get(name))
@@ -413,7 +429,13 @@ def _load_groups(path: pathlib.Path | None, encoding: str, defaults: Defaults) -
 def _load_hosts(path: pathlib.Path, encoding: str, groups: Groups, defaults: Defaults) -> Hosts:
     """Read the hosts file (required) and link every host to its groups."""
     data, lines = _read(path, encoding, "hosts", required=True)
-    file = str(path)
+    return _build_hosts(data, lines, str(path), groups, defaults)
+
+
+def _build_hosts(data: Any, lines: dict[Any, int], file: str, groups: Groups, defaults: Defaults) -> Hosts:
+    """Nornir Hosts from the hosts mapping, linked to their groups."""
+    if not isinstance(data, dict):
+        raise InventoryError("hosts must be a mapping of host names to hosts", file=file)
     hosts = Hosts()
     for name, entry in data.items():
         place = _Place(file, "host", name, lines.get(name))
@@ -423,6 +445,25 @@ def _load_hosts(path: pathlib.Path, encoding: str, groups: Groups, defaults: Def
         parents = _parents(_group_names(entry, place), groups, place)
         hosts[name] = Host(name=name, groups=parents, defaults=defaults, **attributes)
     return hosts
+
+
+def inventory_from_data(
+    hosts: dict[str, Any],
+    groups: dict[str, Any] | None = None,
+    defaults: dict[str, Any] | None = None,
+    *,
+    source: str | None = None,
+) -> Inventory:
+    """Build an inventory from in-memory mappings in the hosts/groups/defaults file format.
+
+    Used for inventories written inline in ``nornflow.yaml``; errors name ``source``.
+    """
+    file = source or "<inline inventory>"
+    with _gc_paused():
+        nr_defaults = _build_defaults(defaults or {}, file)
+        nr_groups = _build_groups(groups or {}, {}, file, nr_defaults)
+        nr_hosts = _build_hosts(hosts, {}, file, nr_groups, nr_defaults)
+    return Inventory(hosts=nr_hosts, groups=nr_groups, defaults=nr_defaults)
 
 
 def _path(value: str | os.PathLike[str] | None) -> pathlib.Path | None:

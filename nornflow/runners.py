@@ -13,6 +13,11 @@ once all workers are joined the first such exception in inventory order is re-ra
 ``ThreadedRunner`` does through ``Future.result()``. Before it is raised, the results of the hosts that did
 complete are attached to it as ``aggregated_result`` and a note names the host, so nothing is lost.
 
+A task raising ``SystemExit``/``KeyboardInterrupt`` also stops the scheduling of new hosts; in the calling
+thread (inline path) it propagates at once, like ``SerialRunner``. Workers catch everything per host, so a
+host cannot kill its worker, and the run only ever waits on ``Thread.join``: nothing can hang on a worker
+that is gone. Workers are daemon threads so a device stuck in flight cannot block interpreter exit.
+
 Stopping: when ``stop_event`` is set, workers take no new host; hosts in flight finish. Hosts that never
 started are absent from the ``AggregatedResult`` and the caller reports them as skipped.
 """

@@ -19,6 +19,8 @@ import yaml
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
 from jinja2.utils import concat
 
+from nornflow.exceptions import VariableError
+
 __all__ = [
     "CompiledArgs",
     "Expression",
@@ -30,7 +32,7 @@ __all__ = [
 ]
 
 
-class TemplateError(Exception):
+class TemplateError(VariableError):
     """A template failed to compile or to render; ``undefined`` names the missing variable if any."""
 
     def __init__(self, message: str, undefined: str | None = None) -> None:
@@ -187,7 +189,8 @@ def _render(value: Any, context: Mapping[str, Any], path: str) -> Any:
         try:
             return value.evaluate(context)
         except TemplateError as exc:
-            exc.args = (f"{path}: {exc.args[0]}",)
+            exc.message = f"{path}: {exc.message}"
+            exc.args = (exc.message,)
             exc.path = path  # type: ignore[attr-defined]
             raise
     if isinstance(value, dict):

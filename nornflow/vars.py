@@ -58,6 +58,8 @@ class VarsManager:
         self._runtime: dict[str, dict[str, Any]] = {}
         self._contexts: dict[str, ChainMap[str, Any]] = {}
         self._task_options: dict[int, dict[str, Any]] = {}
+        self._skip_reasons: dict[str, str] = {}
+        self._wrappers: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
 
     # -- runtime variables ------------------------------------------------------------------------
@@ -120,3 +122,45 @@ class VarsManager:
     def clear_task_options(self, task_model: Any) -> None:
         """Forget a task's options (called when its run ends)."""
         self._task_options.pop(id(task_model), None)
+
+    # -- per-host notes of the current task run (set by pre-hooks, read by the engine) --------------
+
+    def note_skip(self, host: Any, reason: str) -> None:
+        """Say why a pre-hook is about to skip ``host`` (shown in the recap); cheap, optional."""
+        self._skip_reasons[host.name] = reason
+
+    def pop_skip_reason(self, host: Any) -> str | None:
+        """The reason noted for skipping ``host`` in this task run, once."""
+        return self._skip_reasons.pop(host.name, None)
+
+    def add_execution_wrapper(self, host: Any, wrapper: Any) -> None:
+        """Have ``wrapper.execute(call, extra, task_model, host, vars_mgr)`` run this host's task.
+
+        Pre-hooks such as ``loop``, ``retries`` and ``timeout`` use it; wrappers nest by their
+        ``execution_order`` (lowest outermost).
+        """
+        wrappers = self._wrappers.get(host.name)
+        if wrappers is None:
+            self._wrappers[host.name] = [wrapper]
+        else:
+            wrappers.append(wrapper)
+
+    def pop_execution_wrappers(self, host: Any) -> list[Any] | None:
+        """The wrappers registered for ``host`` in this task run, outermost first, once."""
+        wrappers = self._wrappers.pop(host.name, None)
+        if wrappers and len(wrappers) > 1:
+            wrappers.sort(key=lambda w: getattr(w, "execution_order", 100))
+        return wrappers
+
+    def end_task_run(self, task_model: Any) -> None:
+        """Forget everything noted for the task run that just ended."""
+        self._task_options.pop(id(task_model), None)
+        self._skip_reasons.clear()
+        self._wrappers.clear()
+
+    def result_context(self, host: Any, result: Any) -> ChainMap[str, Any]:
+        """The context of expressions over a result (``failed_when``, ``until``): the result view
+        (``result``, ``failed``, ``changed``, ``exception``) over the host's variables."""
+        from nornflow.hooks.builtins.set_to import result_view
+
+        return ChainMap(result_view(result, host), self.context(host))

@@ -231,16 +231,26 @@ def test_own_lab_stop_frees_ports_and_leaves_no_threads(
     tmp_path: Path, nornir_factory: Callable[[Path], Nornir]
 ) -> None:
     before = set(threading.enumerate())
-    lab = FakeLab([("a1", "cisco_ios"), ("a2", "juniper_junos")], username="u", password="p")
+    devices = [("a1", "cisco_ios"), ("a2", "juniper_junos"), ("n1", "cisco_nxos")]
+    lab = FakeLab(devices, username="u", password="p", site="dc2")
     assert lab.devices[0]["port"] is None and not lab.running
     with lab:
         ports = [d["port"] for d in lab.devices]
         nr = nornir_factory(lab.write_inventory(tmp_path))
-        assert not nr.run(_send_clock).failed
+        assert nr.inventory.hosts["n1"].groups[0].name == "nxos" and nr.inventory.hosts["n1"]["site"] == "dc2"
+        results = nr.run(_send_clock)
+        assert not results.failed
+        assert CLOCK_OUTPUT["cisco_ios"].search(results["a1"][0].result)
+        assert results["n1"][0].result == "18:57:38.347 UTC Mon Oct 19 2015"  # canned NX-OS output
+        assert (
+            "cisco Nexus 5596 Chassis"
+            in nr.run(netmiko_send_command, command_string="show version")["n1"][0].result
+        )
+        # a failed login right before stop(): its server thread must not be left waiting for a channel
         nr.inventory.hosts["a1"].password = "wrong"
         nr.inventory.hosts["a1"].close_connection("netmiko")
         assert set(nr.run(_send_clock).failed_hosts) == {"a1"}
-        # a2's SSH session is still open when the lab stops
+        # the a2 and n1 SSH sessions are still open when the lab stops
     assert not lab.running
     assert all(_refused("127.0.0.1", port) for port in ports)
     lab.stop()  # idempotent

@@ -317,6 +317,7 @@ def test_system_exit_in_a_worker_stops_scheduling_and_is_raised() -> None:
             raised.set()
             raise SystemExit(3)
         raised.wait(10)  # other hosts stay in flight until host #0 has raised
+        time.sleep(0.001)  # leaves the aborting worker ample time to flag the stop
         return task.host["index"]
 
     with pytest.raises(SystemExit) as info:

@@ -32,6 +32,12 @@ class Hook:
     run_once_per_task: ClassVar[bool] = False
     #: "pre" or "post"; set by the two concrete bases.
     phase: ClassVar[str] = ""
+    #: Hooks of a phase run by ascending ``order``, then in the order written (conditions first,
+    #: result redefinitions before ``set_to``). 100 for most hooks.
+    order: ClassVar[int] = 100
+    #: True for a pre-hook that must see hosts in inventory order (the engine then evaluates the
+    #: pre-hooks of the first hosts before the fan-out), e.g. ``run_once``.
+    needs_inventory_order: ClassVar[bool] = False
 
     def __init__(self, value: Any = None) -> None:
         self.value = value

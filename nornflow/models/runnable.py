@@ -151,6 +151,7 @@ class RunnableModel(BaseModel):
             hook_class = HOOK_REGISTRY.get(hook_name)
             if hook_class is not None and issubclass(hook_class, hook_base_class):
                 hooks.append(self._get_or_create_hook_instance(hook_class, hook_value))
+        hooks.sort(key=lambda hook: getattr(hook, "order", 100))  # stable: written order within a rank
         return hooks
 
     def get_pre_hooks(self) -> list[PreRunHook]:

@@ -12,11 +12,15 @@ from nornflow.hooks.registry import register_hook
 __all__ = ["SetToHook", "result_view"]
 
 #: Roots a ``set_to`` path may start with.
-RESULT_ROOTS = ("result", "failed", "changed", "exception", "diff", "stdout", "host")
+RESULT_ROOTS = ("result", "failed", "changed", "exception", "diff", "stdout")
 
 
 def result_view(result: Any, host: Any = None) -> dict[str, Any]:
-    """What paths (and ``failed_when``-style expressions) see of a Nornir result."""
+    """What paths (and ``failed_when``-style expressions) see of a Nornir result.
+
+    ``host`` is accepted for symmetry with the hooks' signatures; templates reach the host itself
+    through the variables' ``host``.
+    """
     exc = getattr(result, "exception", None)
     payload = getattr(result, "result", None)
     return {
@@ -26,7 +30,6 @@ def result_view(result: Any, host: Any = None) -> dict[str, Any]:
         "exception": None if exc is None else f"{type(exc).__name__}: {exc}",
         "diff": getattr(result, "diff", "") or "",
         "stdout": getattr(result, "stdout", None) if hasattr(result, "stdout") else payload,
-        "host": getattr(host, "name", None),
     }
 
 
