@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from types import SimpleNamespace
 from typing import Any
@@ -13,10 +14,8 @@ from nornflow.vars import VarsManager
 
 IMPLS = {}
 for _name, _module in (("python", "nornflow._hotpath_py"), ("cython", "nornflow._hotpath_c")):
-    try:
+    with contextlib.suppress(ImportError):
         IMPLS[_name] = importlib.import_module(_module)
-    except ImportError:
-        pass
 
 
 class PerHostCheck(PreRunHook):
@@ -28,7 +27,7 @@ class PerHostCheck(PreRunHook):
         return True
 
 
-def Vars() -> VarsManager:  # noqa: N802
+def Vars() -> VarsManager:
     """The real variables manager, as the engine passes it to hooks."""
     return VarsManager(workflow_vars={"x": 1})
 

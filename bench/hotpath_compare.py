@@ -13,8 +13,8 @@ import timeit
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench._hooks import HOSTS, IMPLS, RESULT, Vars, make_dispatcher  # noqa: E402
-from nornflow.hooks.builtins.set_to import SetToHook  # noqa: E402
+from bench._hooks import HOSTS, IMPLS, RESULT, Vars, make_dispatcher
+from nornflow.hooks.builtins.set_to import SetToHook
 
 N = 200_000
 

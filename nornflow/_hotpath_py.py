@@ -14,6 +14,7 @@ on free-threaded builds, where dicts carry their own lock); no Python code runs 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Sequence
@@ -182,10 +183,8 @@ class ExecutionTracker:
                 run = TaskRun(task_model)
                 run.task_model = None  # implicit runs must not keep their task model alive
                 self._implicit[key] = run
-                try:
+                with contextlib.suppress(TypeError):  # not weak-referenceable: kept until end_run()
                     weakref.finalize(task_model, self._implicit.pop, key, None)
-                except TypeError:  # not weak-referenceable: kept until end_run()
-                    pass
             return run
 
     def __len__(self) -> int:
@@ -287,7 +286,7 @@ class HookDispatcher:
 
     def run_post(self, task_model: Any, host: Any, result: Any, vars_mgr: Any) -> None:
         """Run the per-host post-hooks in order for ``host`` with its result."""
-        for hook, kind, call in self._post_calls:
+        for hook, _kind, call in self._post_calls:
             try:
                 call(task_model, host, result, vars_mgr)
             except Exception as exc:

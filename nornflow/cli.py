@@ -25,7 +25,7 @@ from nornflow.engine import NornFlow, Reporter, parse_assignments
 from nornflow.exceptions import NornFlowError
 from nornflow.models.task import TaskModel
 from nornflow.models.workflow import FailureStrategy, WorkflowModel
-from nornflow.results import CHANGED, FAILED, OK, SKIPPED, TaskResult, WorkflowResult
+from nornflow.results import FAILED, TaskResult, WorkflowResult
 from nornflow.settings import Settings, find_settings
 
 __all__ = ["ConsoleReporter", "app", "main"]
@@ -74,6 +74,14 @@ def _root(
 
 
 # -- helpers -----------------------------------------------------------------------------------------
+
+
+def _out_console() -> Console:
+    """Console for listings: terminal width on a terminal, wide when piped (no truncated paths)."""
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=200)
+    return console
 
 
 def _err_console() -> Console:
@@ -161,8 +169,13 @@ class ConsoleReporter(Reporter):
         if self.per_host:
             self._done = 0
             self._progress = Progress(
-                TextColumn(f"{index + 1}. {escape(task.name)}"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), console=self.console, transient=True, refresh_per_second=8,
+                TextColumn(f"{index + 1}. {escape(task.name)}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+                refresh_per_second=8,
             )
             self._progress.start()
             self._bar = self._progress.add_task(task.name, total=hosts)
@@ -210,8 +223,9 @@ class ConsoleReporter(Reporter):
                 shown += 1
                 hook = f" [hook {escape(error.hook)}]" if error and error.hook else ""
                 msg = f"{error.type}: {error.message}" if error else "failed"
-                self.console.print(f"  [bold red]failed[/] {escape(result.hosts[i])}{hook}: "
-                                   f"{escape(self.mask(msg))}")
+                self.console.print(
+                    f"  [bold red]failed[/] {escape(result.hosts[i])}{hook}: {escape(self.mask(msg))}"
+                )
 
     def notice(self, message: str) -> None:
         """Print an operator notice."""
@@ -229,8 +243,12 @@ class ConsoleReporter(Reporter):
             c = task.counts()
             failed = f"{c['failed']}" + (f" ({c['ignored']} ignored)" if c["ignored"] else "")
             table.add_row(
-                f"{task.task_index + 1}. {escape(task.name)}", str(c["ok"]), str(c["changed"]),
-                f"[red]{failed}[/]" if c["failed"] else "0", str(c["skipped"]), f"{task.duration:.2f}s",
+                f"{task.task_index + 1}. {escape(task.name)}",
+                str(c["ok"]),
+                str(c["changed"]),
+                f"[red]{failed}[/]" if c["failed"] else "0",
+                str(c["skipped"]),
+                f"{task.duration:.2f}s",
             )
         self.console.print(table)
         failed_hosts = result.failed_hosts
@@ -290,8 +308,12 @@ def run(
         masker = _masker(engine, show_secrets)
         reporter = ConsoleReporter(console, verbose=verbose, mask=masker.mask_value)
         result = engine.run(
-            target, vars=cli_vars, filters=filters or None, failure_strategy=failure_strategy,
-            dry_run=dry_run, reporter=reporter,
+            target,
+            vars=cli_vars,
+            filters=filters or None,
+            failure_strategy=failure_strategy,
+            dry_run=dry_run,
+            reporter=reporter,
         )
     except NornFlowError as exc:
         raise _fail(exc, debug) from None
@@ -390,7 +412,7 @@ def show_tasks(project: Path | None = _PROJECT, settings_file: Path | None = _SE
     for name in engine.catalog:
         info = engine.catalog.tasks[name]
         table.add_row(escape(name), escape(info.description), escape(info.source))
-    Console(highlight=False).print(table)
+    _out_console().print(table)
 
 
 @show_app.command("hooks")
@@ -409,7 +431,7 @@ def show_hooks(project: Path | None = _PROJECT, settings_file: Path | None = _SE
         module = cls.__module__
         source = "nornflow (built-in)" if module.startswith("nornflow.") else _module_file(cls)
         table.add_row(escape(name), cls.phase, scope, escape(cls.describe()), escape(source))
-    Console(highlight=False).print(table)
+    _out_console().print(table)
 
 
 def _module_file(cls: type) -> str:
@@ -430,11 +452,12 @@ def show_workflows(project: Path | None = _PROJECT, settings_file: Path | None =
     for name, path in engine.workflows().items():
         try:
             model = load_workflow_file(path)
-            table.add_row(escape(name), str(len(model.tasks)), escape(model.description or ""),
-                          escape(str(path)))
+            table.add_row(
+                escape(name), str(len(model.tasks)), escape(model.description or ""), escape(str(path))
+            )
         except NornFlowError as exc:
             table.add_row(escape(name), "-", f"[red]invalid: {escape(exc.message)}[/]", escape(str(path)))
-    Console(highlight=False).print(table)
+    _out_console().print(table)
 
 
 @show_app.command("settings")

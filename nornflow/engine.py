@@ -62,7 +62,6 @@ from nornflow.vars import VarsManager, env_vars
 __all__ = ["IGNORED_ATTR", "NornFlow", "PreparedTask", "PreparedWorkflow", "Reporter"]
 
 
-
 class Reporter:
     """Receives run events (the CLI's console output implements it). Every method is optional.
 
@@ -197,8 +196,9 @@ class NornFlow:
             except NornFlowError:
                 raise
             except Exception as exc:
-                raise InventoryError(f"cannot load inventory: {type(exc).__name__}: {exc}",
-                                     file=str(path)) from exc
+                raise InventoryError(
+                    f"cannot load inventory: {type(exc).__name__}: {exc}", file=str(path)
+                ) from exc
             self._config = nr.config
             return nr.inventory
         from nornflow.inventory import inventory_from_data, load_inventory
@@ -207,11 +207,13 @@ class NornFlow:
         if inv is None:
             default = s.resolve("inventory/hosts.yaml")
             if default.is_file():
-                return load_inventory(default, s.resolve("inventory/groups.yaml"),
-                                      s.resolve("inventory/defaults.yaml"))
+                return load_inventory(
+                    default, s.resolve("inventory/groups.yaml"), s.resolve("inventory/defaults.yaml")
+                )
             raise SettingsError(
                 "no inventory: set 'inventory' (host_file or inline hosts) or 'nornir_config_file'",
-                file=s.source, key="inventory",
+                file=s.source,
+                key="inventory",
             )
         if inv.hosts is not None:
             return inventory_from_data(inv.hosts, inv.groups or {}, inv.defaults or {}, source=s.source)
@@ -333,15 +335,14 @@ class NornFlow:
         if data is None:
             return {}
         if not isinstance(data, Mapping):
-            raise SettingsError("defaults.yaml must be a mapping of variable names to values",
-                                file=str(path))
+            raise SettingsError("defaults.yaml must be a mapping of variable names to values", file=str(path))
         return dict(data)
 
     def run(
         self,
         workflow: str | Path | Mapping[str, Any] | WorkflowModel | PreparedWorkflow,
         *,
-        vars: Mapping[str, Any] | None = None,  # noqa: A002
+        vars: Mapping[str, Any] | None = None,
         filters: Mapping[str, Any] | None = None,
         failure_strategy: FailureStrategy | str | None = None,
         dry_run: bool | None = None,
@@ -353,11 +354,11 @@ class NornFlow:
         prepared = workflow if isinstance(workflow, PreparedWorkflow) else self.load_workflow(workflow)
         wf = prepared.model
         reporter = reporter or Reporter()
-        strategy = FailureStrategy(
-            failure_strategy or wf.failure_strategy or self.settings.failure_strategy
-        )
-        dry = dry_run if dry_run is not None else (
-            wf.dry_run if wf.dry_run is not None else self.settings.dry_run
+        strategy = FailureStrategy(failure_strategy or wf.failure_strategy or self.settings.failure_strategy)
+        dry = (
+            dry_run
+            if dry_run is not None
+            else (wf.dry_run if wf.dry_run is not None else self.settings.dry_run)
         )
         n_workers = workers if workers is not None else self.workers
         if n_workers < 1:
@@ -381,9 +382,7 @@ class NornFlow:
         config = getattr(self, "_config", None) or Config()
         nr = Nornir(inventory=inventory, runner=runner, data=GlobalState(dry_run=dry), config=config)
 
-        result = WorkflowResult(
-            workflow=wf.name, hosts=names, dry_run=dry, failure_strategy=strategy.value
-        )
+        result = WorkflowResult(workflow=wf.name, hosts=names, dry_run=dry, failure_strategy=strategy.value)
         reporter.workflow_started(wf, names)
         started = time.perf_counter()
         with _sigint_stops(state, reporter, enabled=handle_sigint):
@@ -535,7 +534,9 @@ class NornFlow:
             except TemplateError as exc:
                 err = VariableError(
                     f"undefined variable {exc.undefined!r} ({exc.message})" if exc.undefined else exc.message,
-                    task=task_name, host=host.name, key=getattr(exc, "path", None),
+                    task=task_name,
+                    host=host.name,
+                    key=getattr(exc, "path", None),
                 )
                 return Result(host=host, result=err.message, exception=err, failed=True)
             except Exception as exc:
@@ -544,17 +545,24 @@ class NornFlow:
             return r if isinstance(r, Result) else Result(host=host, result=r)
 
         def wrapped(nr_task: Task, host: Host, wrappers: list[Any]) -> Result:
-            call: Callable[[Mapping[str, Any] | None], Result] = lambda extra: invoke(nr_task, host, extra)
+            def call(extra: Mapping[str, Any] | None) -> Result:
+                return invoke(nr_task, host, extra)
+
             for wrapper in reversed(wrappers):
                 call = _nest(wrapper, call, model, host, vm)
             try:
                 return call(None)
             except NornFlowError as exc:
-                raise HookExecutionError(exc.message, task=task_name, host=host.name,
-                                         hook=_hook_of(wrappers, exc)) from exc
+                raise HookExecutionError(
+                    exc.message, task=task_name, host=host.name, hook=_hook_of(wrappers, exc)
+                ) from exc
             except Exception as exc:
-                raise HookExecutionError(f"{type(exc).__name__}: {exc}", task=task_name, host=host.name,
-                                         hook=_hook_of(wrappers, exc)) from exc
+                raise HookExecutionError(
+                    f"{type(exc).__name__}: {exc}",
+                    task=task_name,
+                    host=host.name,
+                    hook=_hook_of(wrappers, exc),
+                ) from exc
 
         def step(nr_task: Task) -> Result:
             host = nr_task.host
@@ -625,7 +633,9 @@ class NornFlow:
         return step
 
 
-def _nest(wrapper: Any, inner: Callable[..., Result], model: Any, host: Host, vm: Any) -> Callable[..., Result]:
+def _nest(
+    wrapper: Any, inner: Callable[..., Result], model: Any, host: Host, vm: Any
+) -> Callable[..., Result]:
     def call(extra: Mapping[str, Any] | None) -> Result:
         return wrapper.execute(inner, extra, model, host, vm)
 
@@ -663,7 +673,9 @@ def _sigint_stops(state: _RunState, reporter: Reporter, enabled: bool = True) ->
             raise KeyboardInterrupt
         state.interrupted = True
         state.stop.set()
-        reporter.notice("interrupted: no new host will start; waiting for running hosts (Ctrl-C again to abort)")
+        reporter.notice(
+            "interrupted: no new host will start; waiting for running hosts (Ctrl-C again to abort)"
+        )
 
     previous = signal.signal(signal.SIGINT, handler)
     try:

@@ -10,22 +10,22 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
-    "NornFlowError",
-    "SettingsError",
-    "InventoryError",
-    "YAMLLoadError",
-    "WorkflowError",
-    "TaskNotFoundError",
-    "TaskImportError",
-    "TaskError",
+    "FilterError",
     "HookError",
-    "HookRegistrationError",
-    "HookValidationError",
     "HookExecutionError",
     "HookImportError",
-    "VariableError",
-    "FilterError",
+    "HookRegistrationError",
+    "HookValidationError",
+    "InventoryError",
+    "NornFlowError",
     "RunInterrupted",
+    "SettingsError",
+    "TaskError",
+    "TaskImportError",
+    "TaskNotFoundError",
+    "VariableError",
+    "WorkflowError",
+    "YAMLLoadError",
 ]
 
 

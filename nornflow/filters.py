@@ -65,8 +65,9 @@ def _data(host: Host, value: Any) -> bool:
 
 def _name_pattern(host: Host, value: Any) -> bool:
     if not isinstance(value, str):
-        raise FilterError(f"filter 'name_pattern' takes a glob such as 'r*', got {value!r}",
-                          key="name_pattern")
+        raise FilterError(
+            f"filter 'name_pattern' takes a glob such as 'r*', got {value!r}", key="name_pattern"
+        )
     return fnmatch.fnmatchcase(host.name, value)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-__all__ = ["FrozenDict", "FrozenList", "freeze", "thaw", "strict_equal"]
+__all__ = ["FrozenDict", "FrozenList", "freeze", "strict_equal", "thaw"]
 
 
 def strict_equal(a: Any, b: Any) -> bool:
@@ -119,7 +119,9 @@ def freeze(value: Any, *, _depth: int = 0) -> Any:
     try:
         hash(value)
     except TypeError:
-        raise TypeError(f"value of type {type(value).__name__} is not hashable and cannot be frozen") from None
+        raise TypeError(
+            f"value of type {type(value).__name__} is not hashable and cannot be frozen"
+        ) from None
     return value
 
 

@@ -28,7 +28,9 @@ def workflow_from_mapping(data: Mapping[str, Any], *, file: str | None = None) -
         _, line, _ = position_of(data, extra[0])
         raise WorkflowError(
             f"unknown top-level key {extra[0]!r} (only 'workflow' is allowed)",
-            file=file, line=line, key=str(extra[0]),
+            file=file,
+            line=line,
+            key=str(extra[0]),
         )
     body = data["workflow"]
     _, line, _ = position_of(data, "workflow")

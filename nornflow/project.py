@@ -160,7 +160,7 @@ def create_project(directory: str | Path, *, force: bool = False) -> list[Path]:
             file=str(existing[0]),
         )
     written = []
-    for path, (name, content) in zip(targets, TEMPLATE.items(), strict=True):
+    for path, (_name, content) in zip(targets, TEMPLATE.items(), strict=True):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content, encoding="utf-8")
         written.append(path)

@@ -101,8 +101,9 @@ class Settings(BaseModel):
 
         path = Path(path)
         if not path.is_file():
-            raise SettingsError("settings file not found (run `nornflow init` to create a project)",
-                                file=str(path))
+            raise SettingsError(
+                "settings file not found (run `nornflow init` to create a project)", file=str(path)
+            )
         try:
             data = load_yaml_file(path)
         except YAMLLoadError as exc:

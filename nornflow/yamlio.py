@@ -21,6 +21,7 @@ document is read, so a hostile document is rejected after reading only the part 
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +150,10 @@ def load_yaml_file(path: str | Path, *, what: str = "YAML") -> Any:
     except UnicodeDecodeError as exc:
         line, column = _byte_offset_position(raw, exc.start)
         raise YAMLLoadError(
-            f"{what} file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})", file=file, line=line, column=column
+            f"{what} file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+            file=file,
+            line=line,
+            column=column,
         ) from exc
     return _load(text, file)
 
@@ -188,10 +192,8 @@ def _load(text: str, source: str) -> Any:
         raise YAMLLoadError(f"cannot load YAML: {type(exc).__name__}: {exc}", file=source) from exc
     finally:
         if loader is not None:
-            try:
+            with contextlib.suppress(Exception):
                 loader.dispose()
-            except Exception:  # pragma: no cover - dispose does nothing that can fail today
-                pass
 
 
 class _AnchorInfo:
@@ -210,7 +212,9 @@ class _Frame:
 
     __slots__ = ("anchor_info", "child_depth", "is_mapping", "key", "node", "start_total")
 
-    def __init__(self, node: Node, is_mapping: bool, start_total: int, anchor_info: _AnchorInfo | None) -> None:
+    def __init__(
+        self, node: Node, is_mapping: bool, start_total: int, anchor_info: _AnchorInfo | None
+    ) -> None:
         self.node = node
         self.is_mapping = is_mapping
         self.start_total = start_total
@@ -238,26 +242,15 @@ def _compose(loader: Any, source: str, max_nodes: int, max_depth: int) -> Node |
     total = 0
     root: Node | None = None
 
+    get_event = loader.get_event
+    resolve = loader.resolve
     while root is None:
-        event = loader.get_event()
-        if isinstance(event, AliasEvent):
-            info = anchors.get(event.anchor)
-            if info is None:
-                raise _error(source, event.start_mark, f"found undefined alias *{event.anchor}")
-            if info.size is None:
-                raise _error(
-                    source, event.start_mark, f"recursive alias *{event.anchor} (refers to a node containing it)"
-                )
-            total += info.size
-            if total > max_nodes:
-                raise _too_big(source, event.start_mark, max_nodes)
-            if len(stack) + info.depth > max_depth:
-                raise _too_deep(source, event.start_mark, max_depth)
-            node, depth = info.node, info.depth
-        elif isinstance(event, ScalarEvent):
+        event = get_event()
+        cls = event.__class__
+        if cls is ScalarEvent:
             tag = event.tag
             if tag is None or tag == "!":
-                tag = loader.resolve(ScalarNode, event.value, event.implicit)
+                tag = resolve(ScalarNode, event.value, event.implicit)
             node = ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
             total += 1
             if total > max_nodes:
@@ -266,14 +259,14 @@ def _compose(loader: Any, source: str, max_nodes: int, max_depth: int) -> Node |
                 info = anchors[event.anchor] = _AnchorInfo(node)
                 info.size = 1
             depth = 0
-        elif isinstance(event, SequenceStartEvent | MappingStartEvent):
+        elif cls is MappingStartEvent or cls is SequenceStartEvent:
             if len(stack) >= max_depth:
                 raise _too_deep(source, event.start_mark, max_depth)
-            is_mapping = isinstance(event, MappingStartEvent)
+            is_mapping = cls is MappingStartEvent
             kind = MappingNode if is_mapping else SequenceNode
             tag = event.tag
             if tag is None or tag == "!":
-                tag = loader.resolve(kind, None, event.implicit)
+                tag = resolve(kind, None, event.implicit)
             node = kind(tag, [], event.start_mark, None, flow_style=event.flow_style)
             total += 1
             if total > max_nodes:
@@ -283,7 +276,7 @@ def _compose(loader: Any, source: str, max_nodes: int, max_depth: int) -> Node |
                 info = anchors[event.anchor] = _AnchorInfo(node)
             stack.append(_Frame(node, is_mapping, total - 1, info))
             continue
-        elif isinstance(event, SequenceEndEvent | MappingEndEvent):
+        elif cls is MappingEndEvent or cls is SequenceEndEvent:
             frame = stack.pop()
             node = frame.node
             node.end_mark = event.end_mark
@@ -291,6 +284,22 @@ def _compose(loader: Any, source: str, max_nodes: int, max_depth: int) -> Node |
             if frame.anchor_info is not None:
                 frame.anchor_info.size = total - frame.start_total
                 frame.anchor_info.depth = depth
+        elif cls is AliasEvent:
+            info = anchors.get(event.anchor)
+            if info is None:
+                raise _error(source, event.start_mark, f"found undefined alias *{event.anchor}")
+            if info.size is None:
+                raise _error(
+                    source,
+                    event.start_mark,
+                    f"recursive alias *{event.anchor} (refers to a node containing it)",
+                )
+            total += info.size
+            if total > max_nodes:
+                raise _too_big(source, event.start_mark, max_nodes)
+            if len(stack) + info.depth > max_depth:
+                raise _too_deep(source, event.start_mark, max_depth)
+            node, depth = info.node, info.depth
         else:  # pragma: no cover - the parser only emits the events above inside a document
             raise _error(source, event.start_mark, f"unexpected {type(event).__name__}")
 
@@ -337,11 +346,15 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
         except (YAMLLoadError, yaml.YAMLError, RecursionError):
             raise
         except Exception as exc:
-            raise _error(self._source, node.start_mark, f"invalid {_short_tag(node.tag)} value: {exc}") from exc
+            raise _error(
+                self._source, node.start_mark, f"invalid {_short_tag(node.tag)} value: {exc}"
+            ) from exc
 
     def construct_undefined(self, node: Node) -> Any:
         """Refuse tags the safe loader does not know (``!!python/object`` and friends, custom ``!tags``)."""
-        raise _error(self._source, node.start_mark, f"tag {node.tag!r} is not allowed (unknown or unsafe tag)")
+        raise _error(
+            self._source, node.start_mark, f"tag {node.tag!r} is not allowed (unknown or unsafe tag)"
+        )
 
     def construct_mapping(self, node: Node, deep: bool = False) -> LocatedDict:
         """Build a located mapping at once (used by ``!!set``); ``!!map`` goes through the generator below."""
@@ -423,7 +436,9 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
                 for sub in reversed(value_node.value):
                     if not isinstance(sub, MappingNode):
                         raise _error(
-                            self._source, sub.start_mark, f"expected a mapping to merge ('<<'), found {sub.id}"
+                            self._source,
+                            sub.start_mark,
+                            f"expected a mapping to merge ('<<'), found {sub.id}",
                         )
                     merged.extend(self._flattened(sub))
             else:
@@ -448,10 +463,9 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
         try:
             hash(key)
         except TypeError:
+            kind = "mapping" if isinstance(key, dict) else key_node.id
             raise _error(
-                self._source,
-                key_node.start_mark,
-                f"a mapping key must be a scalar, found a {'mapping' if isinstance(key, dict) else key_node.id}",
+                self._source, key_node.start_mark, f"a mapping key must be a scalar, found a {kind}"
             ) from None
         return key
 
@@ -513,7 +527,6 @@ def _from_marked_error(exc: yaml.MarkedYAMLError, source: str) -> YAMLLoadError:
     context = (exc.context or "").strip()
     mark = exc.problem_mark or exc.context_mark
     if problem and context:
-        message = problem
         cm = exc.context_mark
         if cm is not None and mark is not None and (cm.line, cm.column) != (mark.line, mark.column):
             context += f" started at line {cm.line + 1}, column {cm.column + 1}"
@@ -529,6 +542,8 @@ def _reader_error_message(exc: yaml.reader.ReaderError) -> str:
         return f"cannot decode byte 0x{exc.character[0]:02x}: {exc.reason}"
     if isinstance(exc.character, str) and exc.character:
         return f"unacceptable character #x{ord(exc.character):04x}: {exc.reason}"
+    if isinstance(exc.character, int) and not isinstance(exc.character, bool):
+        return f"unacceptable character #x{exc.character:04x}: {exc.reason}"
     return str(exc.reason)
 
 

@@ -46,8 +46,15 @@ def impl(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
     module = importlib.import_module(_MODULES[request.param])
     cache = module.HookInstanceCache()
     tracker = module.ExecutionTracker()
-    for name in ("ExecutionTracker", "HookDispatcher", "HookInstanceCache", "TaskRun", "IMPLEMENTATION",
-                 "cache_key", "fast_path_kind"):
+    for name in (
+        "ExecutionTracker",
+        "HookDispatcher",
+        "HookInstanceCache",
+        "TaskRun",
+        "IMPLEMENTATION",
+        "cache_key",
+        "fast_path_kind",
+    ):
         monkeypatch.setattr(_hotpath, name, getattr(module, name))
     monkeypatch.setattr(_hotpath, "HOOK_CACHE", cache)
     monkeypatch.setattr(_hotpath, "TRACKER", tracker)

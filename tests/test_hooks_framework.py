@@ -119,7 +119,7 @@ def test_unknown_key_lists_valid_keys_and_closest_hook():
 
 
 def test_unknown_hook_under_hooks_and_duplicate_hook_are_errors():
-    with pytest.raises(WorkflowError, match="unknown hook 'outptu'.*Did you mean 'output'"):
+    with pytest.raises(WorkflowError, match=r"unknown hook 'outptu'.*Did you mean 'output'"):
         TaskModel.create({"name": "t", "hooks": {"outptu": True}})
     with pytest.raises(WorkflowError, match="given twice"):
         TaskModel.create({"name": "t", "output": True, "hooks": {"output": False}})
@@ -299,7 +299,7 @@ def test_spec_example_works_as_written_from_a_user_module(tmp_path, impl, caplog
 
     task = TaskModel.create({"name": "some_task", "args": {"param": "value"}, "my_custom": "custom_value"})
     assert task.hooks == {"my_custom": "custom_value"}
-    (hook,) = task.get_post_hooks()
+    (_hook,) = task.get_post_hooks()
     dispatcher = task.dispatcher
     with caplog.at_level(logging.INFO, logger="my_hooks"):
         dispatcher.begin_run(task)

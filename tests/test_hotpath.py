@@ -396,8 +396,9 @@ def test_once_per_task_post_hooks_are_kept_for_the_engine(impl):
             OncePost.calls.append(host.name)
 
     per_host = Recorder()
-    dispatcher = impl.HookDispatcher([], [OncePost(), per_host], impl.ExecutionTracker(), PreRunHook,
-                                     PostRunHook)
+    dispatcher = impl.HookDispatcher(
+        [], [OncePost(), per_host], impl.ExecutionTracker(), PreRunHook, PostRunHook
+    )
     model = Model()
     dispatcher.begin_run(model)
     for host in hosts(5):
@@ -499,6 +500,8 @@ def test_env_flags_are_words_not_presence():
 
 @pytest.mark.skipif("cython" not in IMPLS, reason="compiled twin not available in this run")
 def test_require_extensions_with_the_module_built():
-    out = _python("from nornflow import _hotpath; print(_hotpath.IMPLEMENTATION)", NORNFLOW_REQUIRE_EXTENSIONS="1")
+    out = _python(
+        "from nornflow import _hotpath; print(_hotpath.IMPLEMENTATION)", NORNFLOW_REQUIRE_EXTENSIONS="1"
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "cython"

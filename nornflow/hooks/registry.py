@@ -47,7 +47,9 @@ def register_hook(hook_class: H) -> H:
         raise HookRegistrationError(f"hook class {qualname} must subclass PreRunHook or PostRunHook")
     name = getattr(hook_class, "hook_name", None)
     if not isinstance(name, str) or not name.strip():
-        raise HookRegistrationError(f"Hook class {hook_class.__name__} must define a hook_name class attribute")
+        raise HookRegistrationError(
+            f"Hook class {hook_class.__name__} must define a hook_name class attribute"
+        )
     if name in RESERVED_NAMES:
         raise HookRegistrationError(
             f"hook class {qualname} uses the name {name!r}, which is a task field "

@@ -14,7 +14,6 @@ from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
-
 from nornflow import _hotpath
 from nornflow.exceptions import HookValidationError, NornFlowError, WorkflowError
 from nornflow.freeze import freeze
@@ -73,7 +72,10 @@ class RunnableModel(BaseModel):
             if not isinstance(explicit, Mapping):
                 raise WorkflowError(
                     f"'hooks' must be a mapping of hook name to value, got {type(explicit).__name__}",
-                    file=file, line=line, task=label, key="hooks",
+                    file=file,
+                    line=line,
+                    task=label,
+                    key="hooks",
                 )
             for key, value in explicit.items():
                 if key not in HOOK_REGISTRY:
@@ -87,11 +89,14 @@ class RunnableModel(BaseModel):
                 if key in hooks_config:
                     raise WorkflowError(
                         f"hook {key!r} is given twice (as a key and under 'hooks')",
-                        file=file, line=line, task=label, hook=key,
+                        file=file,
+                        line=line,
+                        task=label,
+                        hook=key,
                     )
                 hooks_config[key] = data.pop(key)
             else:
-                raise cls._unknown_key(key, label, file, line)
+                raise cls._unknown_key(key, label, file, _key_line(dict_args, key, line))
 
         frozen: dict[str, Any] = {}
         for key, value in hooks_config.items():
@@ -122,7 +127,7 @@ class RunnableModel(BaseModel):
         valid = (
             f"registered hooks: {', '.join(hooks) or '(none)'}"
             if in_hooks
-            else f"valid keys: {', '.join(fields + ['hooks'])}; hooks: {', '.join(hooks) or '(none)'}"
+            else f"valid keys: {', '.join([*fields, 'hooks'])}; hooks: {', '.join(hooks) or '(none)'}"
         )
         return WorkflowError(
             f"unknown {where} {key!r} ({valid}).{hint}", file=file, line=line, task=label, key=str(key)
@@ -141,7 +146,10 @@ class RunnableModel(BaseModel):
         except Exception as exc:
             raise HookValidationError(
                 f"cannot create hook from value {hook_value!r}: {exc}",
-                file=self._file, line=self._line, task=self.label, hook=hook_class.hook_name,
+                file=self._file,
+                line=self._line,
+                task=self.label,
+                hook=hook_class.hook_name,
             ) from exc
 
     def _load_hooks_by_type(self, hook_base_class: type[Hook]) -> list[Any]:
@@ -193,7 +201,9 @@ class RunnableModel(BaseModel):
                 raise problems[0]
             error = HookValidationError(
                 "; ".join(f"hook {p.hook!r}: {p.message}" for p in problems),
-                file=self._file, line=self._line, task=self.label,
+                file=self._file,
+                line=self._line,
+                task=self.label,
             )
             error.problems = problems  # type: ignore[attr-defined]
             raise error
@@ -226,6 +236,13 @@ class RunnableModel(BaseModel):
     def source(self) -> tuple[str | None, int | None]:
         """``(file, line)`` where this model was defined, when known."""
         return (self._file, self._line)
+
+
+def _key_line(mapping: Any, key: Any, default: int | None) -> int | None:
+    """The line of ``key`` in a mapping loaded with positions (nornflow.yamlio), else ``default``."""
+    locate = getattr(mapping, "key_position", None)
+    position = locate(key) if locate is not None else None
+    return position[0] if position else default
 
 
 def _validation_error(exc: ValidationError, **where: Any) -> WorkflowError:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -15,7 +15,7 @@ from nornflow.models.task import TaskModel
 __all__ = ["FailureStrategy", "WorkflowModel"]
 
 
-class FailureStrategy(str, Enum):
+class FailureStrategy(StrEnum):
     """What happens to later tasks when a host fails a task."""
 
     #: A failed host is left out of the later tasks; the other hosts go on (default).
@@ -58,7 +58,9 @@ class WorkflowModel(BaseModel):
         if unknown:
             raise WorkflowError(
                 f"unknown key {unknown[0]!r} in workflow (valid keys: {', '.join(sorted(fields))})",
-                file=file, line=line, key=str(unknown[0]),
+                file=file,
+                line=line,
+                key=str(unknown[0]),
             )
         raw_tasks = data.get("tasks")
         if not isinstance(raw_tasks, list) or not raw_tasks:

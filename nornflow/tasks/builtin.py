@@ -17,7 +17,7 @@ def echo(task: Task, msg: Any = "", print_output: bool = True) -> Result:
     return Result(host=task.host, result=msg)
 
 
-def set(task: Task, nornflow_vars: Any = None, **variables: Any) -> Result:  # noqa: A001
+def set(task: Task, nornflow_vars: Any = None, **variables: Any) -> Result:
     """Set runtime variables for the host (highest precedence); its args are the variables."""
     if nornflow_vars is not None:
         for name, value in variables.items():

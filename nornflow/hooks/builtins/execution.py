@@ -44,8 +44,9 @@ class _WrapperHook(PreRunHook):
         vars_mgr.add_execution_wrapper(host, self)
         return True
 
-    def execute(self, call: Call, extra: Mapping[str, Any] | None, task_model: Any, host: Any,
-                vars_mgr: Any) -> Result:
+    def execute(
+        self, call: Call, extra: Mapping[str, Any] | None, task_model: Any, host: Any, vars_mgr: Any
+    ) -> Result:
         """Run the task for ``host`` through ``call``; return the result to record."""
         raise NotImplementedError
 
@@ -81,19 +82,23 @@ class LoopHook(_WrapperHook):
             items = thaw(self.value)
             if any(isinstance(i, str) and has_template(i) for i in items):
                 ctx = vars_mgr.context(host)
-                items = [compile_expression(i).evaluate(ctx) if isinstance(i, str) and has_template(i)
-                         else i for i in items]
+                items = [
+                    compile_expression(i).evaluate(ctx) if isinstance(i, str) and has_template(i) else i
+                    for i in items
+                ]
             return items
         items = self._expression.evaluate(vars_mgr.context(host))
         if isinstance(items, Mapping):
             return [{"key": k, "value": v} for k, v in items.items()]
         if isinstance(items, (list, tuple, range, set, frozenset)):
             return list(items)
-        raise ValueError(f"loop expression {self._expression.source!r} gave {type(items).__name__}, "
-                         "not a list")
+        raise ValueError(
+            f"loop expression {self._expression.source!r} gave {type(items).__name__}, not a list"
+        )
 
-    def execute(self, call: Call, extra: Mapping[str, Any] | None, task_model: Any, host: Any,
-                vars_mgr: Any) -> Result:
+    def execute(
+        self, call: Call, extra: Mapping[str, Any] | None, task_model: Any, host: Any, vars_mgr: Any
+    ) -> Result:
         items = self._items(host, vars_mgr)
         results = [call(_merge_extra(extra, {"item": item})) for item in items]
         detail = []
@@ -140,8 +145,9 @@ class RetriesHook(_WrapperHook):
         if isinstance(value, Mapping):
             unknown = set(value) - {"count", "delay", "until"}
             if unknown:
-                raise ValueError(f"unknown key(s) {', '.join(sorted(map(str, unknown)))} "
-                                 "(valid: count, delay, until)")
+                raise ValueError(
+                    f"unknown key(s) {', '.join(sorted(map(str, unknown)))} (valid: count, delay, until)"
+                )
             count = value.get("count", 1)
             delay = value.get("delay", 0)
             until = value.get("until")
@@ -153,7 +159,9 @@ class RetriesHook(_WrapperHook):
             raise ValueError(f"delay must be a number of seconds >= 0, got {delay!r}")
         if until is not None:
             if not isinstance(until, str) or not until.strip():
-                raise ValueError(f"until must be a Jinja2 expression over result/failed/changed, got {until!r}")
+                raise ValueError(
+                    f"until must be a Jinja2 expression over result/failed/changed, got {until!r}"
+                )
             self._until = compile_expression(until)
         self.count, self.delay = count, float(delay)
 
@@ -169,8 +177,9 @@ class RetriesHook(_WrapperHook):
             return True
         return bool(self._until.evaluate(vars_mgr.result_context(host, r)))
 
-    def execute(self, call: Call, extra: Mapping[str, Any] | None, task_model: Any, host: Any,
-                vars_mgr: Any) -> Result:
+    def execute(
+        self, call: Call, extra: Mapping[str, Any] | None, task_model: Any, host: Any, vars_mgr: Any
+    ) -> Result:
         attempts = 0
         while True:
             attempts += 1
@@ -212,8 +221,9 @@ class TimeoutHook(_WrapperHook):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= MAX_SECONDS:
             raise ValueError(f"must be a number of seconds > 0, got {v!r}")
 
-    def execute(self, call: Call, extra: Mapping[str, Any] | None, task_model: Any, host: Any,
-                vars_mgr: Any) -> Result:
+    def execute(
+        self, call: Call, extra: Mapping[str, Any] | None, task_model: Any, host: Any, vars_mgr: Any
+    ) -> Result:
         box: list[Result] = []
 
         def target() -> None:
@@ -224,6 +234,7 @@ class TimeoutHook(_WrapperHook):
         worker.join(float(self.value))
         if box:
             return box[0]
-        exc = TaskTimeoutError(f"task {getattr(task_model, 'name', '?')!r} exceeded its timeout of "
-                               f"{self.value}s")
+        exc = TaskTimeoutError(
+            f"task {getattr(task_model, 'name', '?')!r} exceeded its timeout of {self.value}s"
+        )
         return Result(host=host, result=str(exc), exception=exc, failed=True)
