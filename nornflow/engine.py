@@ -395,6 +395,7 @@ class NornFlow:
                         tr.skip_reasons[i] = reason
                     continue
                 self._run_task(task, nr, hosts, tr, vm, state, strategy, reporter)
+        _close_connections(nr)
         result.duration = time.perf_counter() - started
         result.interrupted = state.interrupted
         result.stopped = state.stopped
@@ -653,6 +654,15 @@ def _hook_of(wrappers: list[Any], exc: BaseException) -> str | None:
             found = owner.hook_name
         tb = tb.tb_next
     return found or (wrappers[0].hook_name if wrappers else None)
+
+
+def _close_connections(nr: Nornir) -> None:
+    """Close every connection tasks opened (SSH sessions must not outlive the run)."""
+    for host in nr.inventory.hosts.values():
+        if host.connections:
+            # a device that fails to say goodbye must not fail the run
+            with contextlib.suppress(Exception):
+                host.close_connections()
 
 
 def _failure_text(r: Result) -> str:
