@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import ChainMap
 from typing import Any
 
 from nornflow.hooks.base import PostRunHook
@@ -19,7 +20,11 @@ class ConditionFailed(Exception):
 
 
 class _ResultExpressionHook(PostRunHook):
-    """Evaluates a Jinja2 expression over the host's result (``result``, ``failed``, ``changed``)."""
+    """Evaluates a Jinja2 expression over the host's result (``result``, ``failed``, ``changed``).
+
+    With ``loop`` it is evaluated per item, as Ansible does: ``result`` is that item's result and
+    ``item`` the item; the task failed (changed) if any item did.
+    """
 
     order = 10
 
@@ -46,6 +51,27 @@ class _ResultExpressionHook(PostRunHook):
         assert self._expression is not None
         return bool(self._expression.evaluate(vars_mgr.result_context(host, result)))
 
+    def _evaluate_items(self, host: Any, items: list[dict[str, Any]], vars_mgr: Any) -> list[bool]:
+        """With ``loop``, the expression is evaluated per item (``result``/``item`` of that item)."""
+        assert self._expression is not None
+        base = vars_mgr.context(host)
+        outcomes = []
+        for entry in items:
+            view = {
+                "result": entry.get("result"),
+                "failed": entry.get("status") == "failed",
+                "changed": entry.get("status") == "changed",
+                "exception": entry.get("error"),
+                "item": entry.get("item"),
+            }
+            outcomes.append(bool(self._expression.evaluate(ChainMap(view, base))))
+        return outcomes
+
+
+def _loop_items(result: Any) -> list[dict[str, Any]] | None:
+    extra = getattr(result, "nornflow_extra", None)
+    return extra.get("items") if extra else None
+
 
 @register_hook
 class FailedWhenHook(_ResultExpressionHook):
@@ -54,7 +80,18 @@ class FailedWhenHook(_ResultExpressionHook):
     hook_name = "failed_when"
 
     def _run_hook(self, task_model: Any, host: Any, result: Any, vars_mgr: Any) -> None:
-        failed = self._evaluate(host, result, vars_mgr)
+        items = _loop_items(result)
+        if items is not None:
+            outcomes = self._evaluate_items(host, items, vars_mgr)
+            for entry, item_failed in zip(items, outcomes, strict=True):
+                if item_failed:
+                    entry["status"] = "failed"
+                elif entry["status"] == "failed":
+                    entry["status"] = "ok"
+                    entry.pop("error", None)
+            failed = any(outcomes)
+        else:
+            failed = self._evaluate(host, result, vars_mgr)
         if failed and not result.failed:
             result.exception = ConditionFailed(f"failed_when condition is true: {self._expression.source}")
         result.failed = failed
@@ -67,7 +104,15 @@ class ChangedWhenHook(_ResultExpressionHook):
     hook_name = "changed_when"
 
     def _run_hook(self, task_model: Any, host: Any, result: Any, vars_mgr: Any) -> None:
-        result.changed = self._evaluate(host, result, vars_mgr)
+        items = _loop_items(result)
+        if items is not None:
+            outcomes = self._evaluate_items(host, items, vars_mgr)
+            for entry, item_changed in zip(items, outcomes, strict=True):
+                if entry["status"] != "failed":
+                    entry["status"] = "changed" if item_changed else "ok"
+            result.changed = any(outcomes)
+        else:
+            result.changed = self._evaluate(host, result, vars_mgr)
 
 
 @register_hook
