@@ -332,3 +332,12 @@ def test_debug_shows_a_traceback_without_locals(project: Path):
     assert result.exit_code == 3
     assert "Traceback" in result.output and "boom 7" in result.output
     assert "hunter2" not in result.output
+
+
+def test_bundled_demo_is_the_init_template():
+    """examples/demo (README's first command) must stay identical to what `nornflow init` creates."""
+    from nornflow.project import TEMPLATE
+
+    demo = Path(__file__).resolve().parent.parent / "examples" / "demo"
+    for name, content in TEMPLATE.items():
+        assert (demo / name).read_text() == content, name
