@@ -8,6 +8,9 @@ as true/false words at import. The rest of nornflow imports the hot path only th
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
 from nornflow._envflags import env_flag
 
 try:
@@ -16,42 +19,30 @@ try:
 except ValueError as _exc:
     raise ImportError(str(_exc)) from None
 
-if _FORCE_PURE:
-    from nornflow._hotpath_py import (
-        IMPLEMENTATION,
-        ExecutionTracker,
-        HookDispatcher,
-        HookInstanceCache,
-        TaskRun,
-        cache_key,
-        fast_path_kind,
-    )
-else:
+
+def _select() -> ModuleType:
+    """The implementation module: forced pure, else compiled, else (unless required) pure."""
+    if _FORCE_PURE:
+        return importlib.import_module("nornflow._hotpath_py")
     try:
-        from nornflow._hotpath_c import (
-            IMPLEMENTATION,
-            ExecutionTracker,
-            HookDispatcher,
-            HookInstanceCache,
-            TaskRun,
-            cache_key,
-            fast_path_kind,
-        )
-    except ImportError as _exc:
+        return importlib.import_module("nornflow._hotpath_c")
+    except ImportError as exc:
         if _REQUIRE:
             raise ImportError(
                 "NORNFLOW_REQUIRE_EXTENSIONS is set but the compiled hot path nornflow._hotpath_c "
-                f"cannot be imported ({_exc}); build it with `pip install .` (needs Cython and a C compiler)"
-            ) from _exc
-        from nornflow._hotpath_py import (
-            IMPLEMENTATION,
-            ExecutionTracker,
-            HookDispatcher,
-            HookInstanceCache,
-            TaskRun,
-            cache_key,
-            fast_path_kind,
-        )
+                f"cannot be imported ({exc}); build it with `pip install .` (needs Cython and a C compiler)"
+            ) from exc
+        return importlib.import_module("nornflow._hotpath_py")
+
+
+_impl = _select()
+IMPLEMENTATION: str = _impl.IMPLEMENTATION
+ExecutionTracker = _impl.ExecutionTracker
+HookDispatcher = _impl.HookDispatcher
+HookInstanceCache = _impl.HookInstanceCache
+TaskRun = _impl.TaskRun
+cache_key = _impl.cache_key
+fast_path_kind = _impl.fast_path_kind
 
 __all__ = [
     "HOOK_CACHE",

@@ -90,6 +90,18 @@ def _undefined_name(exc: UndefinedError) -> str | None:
     return match.group(1) if match else None
 
 
+def _render_into(template: jinja2.Template, ctx: Any) -> str:
+    """Run a compiled template in ``ctx``; every failure becomes a :class:`TemplateError`."""
+    try:
+        return concat(template.root_render_func(ctx))
+    except UndefinedError as exc:
+        raise TemplateError(str(exc), _undefined_name(exc)) from None
+    except TemplateError:
+        raise
+    except Exception as exc:
+        raise TemplateError(f"{type(exc).__name__}: {exc}") from None
+
+
 class Expression:
     """A Jinja2 expression compiled once; :meth:`evaluate` returns its native value for a context."""
 
@@ -104,16 +116,8 @@ class Expression:
 
     def evaluate(self, context: Mapping[str, Any]) -> Any:
         """Evaluate against ``context`` (any mapping; it is not copied)."""
-        template = self._template
-        ctx = template.new_context(context, shared=True)  # type: ignore[arg-type]
-        try:
-            concat(template.root_render_func(ctx))
-        except UndefinedError as exc:
-            raise TemplateError(str(exc), _undefined_name(exc)) from None
-        except TemplateError:
-            raise
-        except Exception as exc:
-            raise TemplateError(f"{type(exc).__name__}: {exc}") from None
+        ctx = self._template.new_context(context, shared=True)  # type: ignore[arg-type]
+        _render_into(self._template, ctx)
         value = ctx.vars["__nf_value"]
         if isinstance(value, jinja2.Undefined):
             try:
@@ -136,14 +140,9 @@ class _Text:
             raise TemplateError(f"invalid template {source!r}: {exc.message}") from None
 
     def evaluate(self, context: Mapping[str, Any]) -> Any:
-        template = self._template
-        ctx = template.new_context(context, shared=True)  # type: ignore[arg-type]
-        try:
-            return concat(template.root_render_func(ctx))
-        except UndefinedError as exc:
-            raise TemplateError(str(exc), _undefined_name(exc)) from None
-        except Exception as exc:
-            raise TemplateError(f"{type(exc).__name__}: {exc}") from None
+        """Render against ``context`` (any mapping; it is not copied)."""
+        ctx = self._template.new_context(context, shared=True)  # type: ignore[arg-type]
+        return _render_into(self._template, ctx)
 
 
 def compile_expression(source: str) -> Expression:
