@@ -294,6 +294,19 @@ class NornFlow:
             except TemplateError as exc:
                 problems.append(WorkflowError(str(exc), file=tfile, line=tline, task=task.name, key="args"))
                 continue
+            except RecursionError:
+                # Jinja2 and the arg compiler recurse: a template nested thousands of levels deep, or
+                # args from Python that contain themselves, must be a located error, not a crash.
+                problems.append(
+                    WorkflowError(
+                        "args are nested too deeply (or contain themselves) to compile",
+                        file=tfile,
+                        line=tline,
+                        task=task.name,
+                        key="args",
+                    )
+                )
+                continue
             try:
                 dispatcher = task.dispatcher
             except NornFlowError as exc:
@@ -379,6 +392,7 @@ class NornFlow:
         names = [h.name for h in hosts]
         state = _RunState()
         runner = WorkQueueRunner(num_workers=n_workers, stop_event=state.stop)
+        _register_nornir_plugins()
         config = getattr(self, "_config", None) or Config()
         nr = Nornir(inventory=inventory, runner=runner, data=GlobalState(dry_run=dry), config=config)
 
@@ -616,7 +630,9 @@ class NornFlow:
                     error = ErrorInfo(type(exc).__name__, exc.message, exc.hook)
                 elif exc is not None:
                     tb = r.result if isinstance(r.result, str) and "Traceback" in r.result else None
-                    error = ErrorInfo(type(exc).__name__, str(exc) or type(exc).__name__, None, tb)
+                    error = ErrorInfo(
+                        type(exc).__name__, str(exc) or type(exc).__name__, getattr(exc, "hook", None), tb
+                    )
                 else:
                     error = ErrorInfo("TaskFailed", _failure_text(r))
                 errors[i] = error
@@ -654,6 +670,17 @@ def _hook_of(wrappers: list[Any], exc: BaseException) -> str | None:
             found = owner.hook_name
         tb = tb.tb_next
     return found or (wrappers[0].hook_name if wrappers else None)
+
+
+def _register_nornir_plugins() -> None:
+    """Register Nornir's connection plugins (netmiko, napalm, ...) as ``InitNornir`` would.
+
+    nornflow builds its ``Nornir`` object itself, so without this a project whose inventory is not
+    loaded through a Nornir config file could not open any connection (``PluginNotRegistered``).
+    """
+    from nornir.core.plugins.connections import ConnectionPluginRegister
+
+    ConnectionPluginRegister.auto_register()
 
 
 def _close_connections(nr: Nornir) -> None:

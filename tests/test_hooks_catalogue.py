@@ -426,3 +426,34 @@ def test_catalogue_end_to_end_through_the_cli(tmp_path: Path):
     assert last["hosts"]["r1"]["result"] == "3 v1:r1" and last["hosts"]["sw1"]["result"] == "no code v1:sw1"
     assert "stamp" in shown and "Store '<value>:<host>'" in shown and "stamp.py" in shown
     assert human.exit_code == 0 and "failed (ignored)" in human.output
+
+
+def test_failed_when_never_hides_a_task_that_raised(impl, tmp_path):
+    """A connection error has no result to judge: failed_when/changed_when leave it failed."""
+    res = engine(tmp_path, 3).run(
+        flow(
+            {
+                "name": f"{HERE}.flaky",
+                "args": {"fail_times": 1, "key": "r"},
+                "failed_when": "false",
+                "changed_when": "true",
+                "if": "host.index == 0",
+            },
+            {
+                "name": f"{HERE}.flaky",
+                "args": {"fail_times": 1, "key": "{{ item }}"},
+                "loop": ["a", "b"],
+                "failed_when": "false",
+                "if": "host.index == 1",
+            },
+        )
+    )
+    raised = res.tasks[0]["h0000"]
+    assert raised.status == "failed" and raised.error.type == "RuntimeError"
+    looped = res.tasks[1]["h0001"]
+    assert looped.status == "failed" and [i["status"] for i in looped.extra["items"]] == ["failed", "failed"]
+
+
+def test_failed_when_failure_names_the_hook(impl, tmp_path):
+    res = engine(tmp_path, 1).run(flow({"name": "echo", "args": {"msg": "x"}, "failed_when": "true"}))
+    assert res.tasks[0]["h0000"].error.hook == "failed_when"

@@ -18,6 +18,21 @@ IGNORED_ATTR = "nornflow_ignored"
 class ConditionFailed(Exception):
     """A ``failed_when`` condition declared a successful task failed."""
 
+    hook = "failed_when"
+
+
+def _raised(result: Any) -> bool:
+    """The task raised (connection refused, authentication failed, a crash): it has no result to judge.
+
+    Such a failure is never redefined by ``failed_when``/``changed_when`` (as Ansible leaves
+    unreachable hosts alone); ``ignore_errors`` is the way to excuse it.
+    """
+    return (
+        bool(result.failed)
+        and result.exception is not None
+        and not isinstance(result.exception, ConditionFailed)
+    )
+
 
 class _ResultExpressionHook(PostRunHook):
     """Evaluates a Jinja2 expression over the host's result (``result``, ``failed``, ``changed``).
@@ -57,6 +72,9 @@ class _ResultExpressionHook(PostRunHook):
         base = vars_mgr.context(host)
         outcomes = []
         for entry in items:
+            if entry.get("status") == "failed" and entry.get("error"):
+                outcomes.append(None)  # the item raised: nothing to judge, it stays as it is
+                continue
             view = {
                 "result": entry.get("result"),
                 "failed": entry.get("status") == "failed",
@@ -86,10 +104,11 @@ class FailedWhenHook(_ResultExpressionHook):
             for entry, item_failed in zip(items, outcomes, strict=True):
                 if item_failed:
                     entry["status"] = "failed"
-                elif entry["status"] == "failed":
+                elif item_failed is not None and entry["status"] == "failed":
                     entry["status"] = "ok"
-                    entry.pop("error", None)
-            failed = any(outcomes)
+            failed = any(entry["status"] == "failed" for entry in items)
+        elif _raised(result):
+            return
         else:
             failed = self._evaluate(host, result, vars_mgr)
         if failed and not result.failed:
@@ -110,7 +129,9 @@ class ChangedWhenHook(_ResultExpressionHook):
             for entry, item_changed in zip(items, outcomes, strict=True):
                 if entry["status"] != "failed":
                     entry["status"] = "changed" if item_changed else "ok"
-            result.changed = any(outcomes)
+            result.changed = any(o for o in outcomes if o is not None)
+        elif _raised(result):
+            return
         else:
             result.changed = self._evaluate(host, result, vars_mgr)
 
