@@ -341,7 +341,8 @@ def test_failures_are_named_on_the_console(failure_run: LabRun) -> None:
     console = failure_run.console
     assert re.search(r"failed\s+r2: NetmikoAuthenticationException: Authentication to device failed", console)
     assert re.search(r"failed\s+sw1: NetmikoTimeoutException: TCP connection to device failed", console)
-    assert re.search(r"failed\s+j1 \[hook failed_when\]: ConditionFailed: failed_when condition is true", console)
+    hook_line = r"failed\s+j1 \[hook failed_when\]: ConditionFailed: failed_when condition is true"
+    assert re.search(hook_line, console)
     assert "FAILED 5 host(s): 2 ok, 3 failed" in console
     assert "not-the-password" not in console + failure_run.cli.stdout  # secrets stay masked
 
