@@ -7,10 +7,13 @@ local variables (they may hold device passwords).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import sys
 import threading
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ from nornflow.exceptions import NornFlowError
 from nornflow.models.task import TaskModel
 from nornflow.models.workflow import FailureStrategy, WorkflowModel
 from nornflow.results import FAILED, TaskResult, WorkflowResult
+from nornflow.secrets import SecretMaskingFilter, SecretRegistry, is_secret_key, mask_data
 from nornflow.settings import Settings, find_settings
 
 __all__ = ["ConsoleReporter", "app", "main"]
@@ -88,16 +92,18 @@ def _err_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _fail(error: BaseException, debug: bool) -> typer.Exit:
+def _fail(error: BaseException, debug: bool, mask: Callable[[str], str] | None = None) -> typer.Exit:
+    """Print ``error`` (masked; with its traceback, never its locals, under ``--debug``); the exit."""
     console = _err_console()
+    mask = mask or (lambda text: text)
     if isinstance(error, NornFlowError):
-        console.print(f"[bold red]error:[/] {escape(str(error))}")
+        console.print(f"[bold red]error:[/] {escape(mask(str(error)))}")
         if debug:
-            console.print_exception(show_locals=False)
+            console.out(mask("".join(traceback.format_exception(error))), highlight=False)
         return typer.Exit(error.exit_code)
-    console.print(f"[bold red]internal error:[/] {escape(type(error).__name__)}: {escape(str(error))}")
+    console.print(f"[bold red]internal error:[/] {escape(type(error).__name__)}: {escape(mask(str(error)))}")
     if debug:
-        console.print_exception(show_locals=False)
+        console.out(mask("".join(traceback.format_exception(error))), highlight=False)
     else:
         console.print("run again with --debug for a traceback")
     return typer.Exit(EXIT_INTERNAL)
@@ -137,13 +143,24 @@ def _short(value: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _hook_label(hook: str | None) -> str:
+    """`` [hook NAME]`` for a failure line; the bracket is escaped, or rich would take it for markup
+    and drop it, and the operator would not see which hook failed."""
+    return escape(f" [hook {hook}]") if hook else ""
+
+
 class ConsoleReporter(Reporter):
     """Human output: per-host lines for small runs, a progress bar for large ones, failures always."""
 
-    def __init__(self, console: Console, *, verbose: bool = False, mask: Any = None) -> None:
+    def __init__(
+        self, console: Console, *, verbose: bool = False, mask: Any = None, learn: Any = None
+    ) -> None:
         self.console = console
         self.verbose = verbose
         self.mask = mask or (lambda value: value)
+        #: called with (task, result, payloads_shown) before a task's results are printed, to learn
+        #: the secrets they hold
+        self.learn = learn or (lambda task, result, shown: None)
         self.per_host = False
         self._progress: Progress | None = None
         self._bar: Any = None
@@ -191,6 +208,7 @@ class ConsoleReporter(Reporter):
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+        self.learn(task, result, self._detail)
         counts = result.counts()
         if self._detail:
             for r in result:
@@ -200,7 +218,7 @@ class ConsoleReporter(Reporter):
                 if r.status == "skipped" and r.skip_reason:
                     line += f" [dim]({escape(r.skip_reason)})[/]"
                 elif r.error is not None:
-                    hook = f" [hook {escape(r.error.hook)}]" if r.error.hook else ""
+                    hook = _hook_label(r.error.hook)
                     line += f"{hook}: {escape(self.mask(f'{r.error.type}: {r.error.message}'))}"
                 elif result.print_output and r.result is not None:
                     line += f": {escape(_short(self.mask(r.result)))}"
@@ -221,7 +239,7 @@ class ConsoleReporter(Reporter):
                     )
                     break
                 shown += 1
-                hook = f" [hook {escape(error.hook)}]" if error and error.hook else ""
+                hook = _hook_label(error.hook if error else None)
                 msg = f"{error.type}: {error.message}" if error else "failed"
                 self.console.print(
                     f"  [bold red]failed[/] {escape(result.hosts[i])}{hook}: {escape(self.mask(msg))}"
@@ -301,30 +319,39 @@ def run(
 ) -> None:
     """Run a workflow (or a single task) and print a recap; exit 1 if any host failed."""
     console = Console(stderr=json_out, highlight=False, soft_wrap=True)
-    try:
-        engine = _engine(project, settings_file, workers)
-        cli_vars = parse_assignments(vars_, "--vars")
-        filters = parse_assignments(filter_, "--filter")
-        masker = _masker(engine, show_secrets)
-        reporter = ConsoleReporter(console, verbose=verbose, mask=masker.mask_value)
-        result = engine.run(
-            target,
-            vars=cli_vars,
-            filters=filters or None,
-            failure_strategy=failure_strategy,
-            dry_run=dry_run,
-            reporter=reporter,
-        )
-    except NornFlowError as exc:
-        raise _fail(exc, debug) from None
-    except typer.Exit:
-        raise
-    except KeyboardInterrupt:
-        _err_console().print("[bold yellow]aborted[/]")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    except Exception as exc:
-        raise _fail(exc, debug) from None
+    masker = _Masker(SecretRegistry(), not show_secrets)
+    with _log_to_stderr(debug, masker):
+        try:
+            engine = _engine(project, settings_file, workers)
+            cli_vars = parse_assignments(vars_, "--vars")
+            filters = parse_assignments(filter_, "--filter")
+            masker.learn_inventory(engine.inventory)
+            prepared = engine.load_workflow(target)
+            masker.learn_vars(engine, prepared.model.vars, cli_vars)
+            reporter = ConsoleReporter(
+                console, verbose=verbose, mask=masker.mask_value, learn=masker.learn_task
+            )
+            result = engine.run(
+                prepared,
+                vars=cli_vars,
+                filters=filters or None,
+                failure_strategy=failure_strategy,
+                dry_run=dry_run,
+                reporter=reporter,
+            )
+        except NornFlowError as exc:
+            raise _fail(exc, debug, masker.mask_text) from None
+        except typer.Exit:
+            raise
+        except KeyboardInterrupt:
+            _err_console().print("[bold yellow]aborted[/]")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Exception as exc:
+            raise _fail(exc, debug, masker.mask_text) from None
     if json_out:
+        # a value reaches another task's results only through a variable: knowing the secrets among
+        # the variables is enough to mask them everywhere in the document
+        masker.learn(result.variables)
         data = masker.mask_value(result.to_dict())
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
         sys.stdout.flush()
@@ -332,19 +359,67 @@ def run(
 
 
 class _Masker:
-    """Masks secret values (by key name, and known secret strings) unless --show-secrets."""
+    """Masks secret values (by key name, and known secret strings) unless --show-secrets.
 
-    def __init__(self, registry: Any, enabled: bool) -> None:
+    The known secrets grow during a run: the inventory's, then the variables' (workflow, ``--vars``,
+    defaults, environment), then those in each task's results as they are printed, and finally the
+    runtime variables before the JSON is written, so a secret set at runtime is masked wherever it
+    shows up later.
+    """
+
+    def __init__(self, registry: SecretRegistry, enabled: bool) -> None:
         self.registry = registry
         self.enabled = enabled
 
     def mask_value(self, value: Any) -> Any:
         if not self.enabled:
             return value
-        from nornflow.secrets import mask_data
-
         value = mask_data(value)
         return _mask_strings(value, self.registry.mask_text)
+
+    def mask_text(self, text: str) -> str:
+        return self.registry.mask_text(text) if self.enabled else text
+
+    def learn(self, data: Any) -> None:
+        """Remember the values under secret-named keys anywhere in ``data``."""
+        if self.enabled:
+            self.registry.collect(data)
+
+    def learn_inventory(self, inventory: Any) -> None:
+        """Host, group and default passwords and secret-named data and connection extras."""
+        if not self.enabled:
+            return
+        for host in [*inventory.hosts.values(), *inventory.groups.values(), inventory.defaults]:
+            if getattr(host, "password", None):
+                self.registry.add(host.password)
+            self.registry.collect(dict(host.data))
+            for options in (getattr(host, "connection_options", None) or {}).values():
+                if options.password:
+                    self.registry.add(options.password)
+                self.registry.collect(options.extras or {})
+
+    def learn_vars(self, engine: NornFlow, workflow_vars: Any, cli_vars: Any) -> None:
+        """Secret-named variables of every layer: workflow, --vars, vars/defaults.yaml, environment."""
+        if self.enabled:
+            from nornflow.vars import env_vars
+
+            self.learn([workflow_vars, cli_vars, engine._defaults_vars(), env_vars()])
+
+    def learn_task(self, task: TaskModel, result: TaskResult, shown: bool) -> None:
+        """Before a task's results are printed: all of them are secrets if ``set_to`` stores them in a
+        secret-named variable (``set_to: api_token``); when they are ``shown`` (small runs,
+        ``--verbose``), so are the values of secret-named keys in them (a ``set`` of ``api_key``)."""
+        if not self.enabled:
+            return
+        target = task.hooks.get("set_to")
+        names = [target] if isinstance(target, str) else list(target) if isinstance(target, Mapping) else []
+        if any(is_secret_key(name) for name in names):
+            self.registry.collect({"secret": list(result.payloads)})
+        if shown:
+            self.registry.collect([p for p in result.payloads if p is not None and not isinstance(p, _PLAIN)])
+
+
+_PLAIN = (str, int, float, bool, bytes)
 
 
 def _mask_strings(value: Any, mask_text: Any) -> Any:
@@ -357,24 +432,27 @@ def _mask_strings(value: Any, mask_text: Any) -> Any:
     return value
 
 
-def _masker(engine: NornFlow, show_secrets: bool) -> _Masker:
-    from nornflow.secrets import SecretRegistry
+@contextlib.contextmanager
+def _log_to_stderr(debug: bool, masker: _Masker) -> Iterator[None]:
+    """Send log records to stderr (warnings and errors; everything with ``--debug``), secrets masked.
 
-    registry = SecretRegistry()
-    if not show_secrets:
-        try:
-            inventory = engine.inventory
-        except NornFlowError:
-            raise
-        for host in [*inventory.hosts.values(), *inventory.groups.values(), inventory.defaults]:
-            if getattr(host, "password", None):
-                registry.add(host.password)
-            registry.collect(dict(host.data))
-            for options in (getattr(host, "connection_options", None) or {}).values():
-                if options.password:
-                    registry.add(options.password)
-                registry.collect(options.extras or {})
-    return _Masker(registry, not show_secrets)
+    Without a handler, Python's last-resort handler would print a task's warnings unmasked.
+    """
+    threshold = logging.DEBUG if debug else logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(threshold)  # also for records of loggers that set a lower level themselves
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    if masker.enabled:
+        handler.addFilter(SecretMaskingFilter(masker.registry))
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(threshold)
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
 
 
 @app.command()

@@ -22,7 +22,7 @@ def workflow_from_mapping(data: Mapping[str, Any], *, file: str | None = None) -
         )
     if "workflow" not in data:
         keys = ", ".join(map(str, data)) or "nothing"
-        raise WorkflowError(f"missing top-level 'workflow' key (found: {keys})", file=file)
+        raise WorkflowError(f"missing top-level 'workflow' key (found: {keys})", file=file, key="workflow")
     extra = [k for k in data if k != "workflow"]
     if extra:
         _, line, _ = position_of(data, extra[0])

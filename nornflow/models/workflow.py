@@ -51,7 +51,10 @@ class WorkflowModel(BaseModel):
         """Build a workflow from the mapping under ``workflow:``, creating each task with its hooks."""
         if not isinstance(data, Mapping):
             raise WorkflowError(
-                f"'workflow' must be a mapping, got {type(data).__name__}", file=file, line=line
+                f"'workflow' must be a mapping, got {type(data).__name__}",
+                file=file,
+                line=line,
+                key="workflow",
             )
         fields = set(cls.model_fields)
         unknown = [k for k in data if k not in fields]
@@ -72,7 +75,14 @@ class WorkflowModel(BaseModel):
             task_line = task_lines[index] if task_lines and index < len(task_lines) else line
             if isinstance(raw, str):
                 raw = {"name": raw}
-            tasks.append(TaskModel.create(raw, file=file, line=task_line))
+            try:
+                tasks.append(TaskModel.create(raw, file=file, line=task_line))
+            except WorkflowError as exc:
+                # A task without a usable name is named by its position, so a workflow given as a
+                # mapping (no file, no line) still says which task is wrong.
+                if exc.task is None:
+                    exc.key = f"tasks[{index}]" + (f".{exc.key}" if exc.key else "")
+                raise
         payload = {k: v for k, v in data.items() if k != "tasks"}
         for key in ("vars", "inventory_filters"):
             if payload.get(key) is None and key in payload:

@@ -9,6 +9,8 @@ from typing import Any
 
 from nornir.core.task import Result, Task
 
+from nornflow.exceptions import TaskError
+
 __all__ = ["echo", "set", "write_file"]
 
 
@@ -46,6 +48,8 @@ def write_file(
         existed = True
     except FileNotFoundError:
         old, existed = "", False
+    except OSError as exc:
+        raise _file_error("read", path, exc) from exc
     new = old + text if append else text
     changed = (not existed) or new != old
     diff = "".join(
@@ -55,6 +59,15 @@ def write_file(
     )
     is_dry = task.is_dry_run(dry_run)
     if changed and not is_dry:
-        atomic_write(path, new, mode=mode)
+        try:
+            atomic_write(path, new, mode=mode)
+        except OSError as exc:
+            raise _file_error("write", path, exc) from exc
     summary = {"path": str(path), "bytes": len(new.encode("utf-8")), "dry_run": is_dry}
     return Result(host=task.host, result=summary, changed=changed, diff=diff)
+
+
+def _file_error(action: str, path: Path, exc: OSError) -> TaskError:
+    """``cannot write PATH: reason``: an OSError from deep in the atomic write names the temp file or no
+    file at all, and the operator needs to know which file of which host failed."""
+    return TaskError(f"cannot {action} {path}: {exc.strerror or exc}")

@@ -1,0 +1,119 @@
+"""Ctrl-C during a run, in a real process: scheduling stops, hosts in flight finish, the recap and the
+``--json`` document show what was done (exit 130), and no host is left unaccounted for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nornflow.project import create_project
+
+N_HOSTS = 40
+SLOW_TASK = """\
+import time
+from pathlib import Path
+
+from nornir.core.task import Result, Task
+
+
+def slow(task: Task) -> Result:
+    time.sleep(0.2)
+    Path("{markers}", task.host.name).touch()
+    return Result(host=task.host, result=f"done {{task.host.name}}")
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project with 40 hosts and a task taking 0.2 s per host that leaves a marker file when done."""
+    create_project(tmp_path)
+    hosts = {f"h{i:02d}": {"data": {"i": i}} for i in range(N_HOSTS)}
+    (tmp_path / "inventory" / "hosts.yaml").write_text(yaml.safe_dump(hosts))
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    (tmp_path / "tasks" / "slow.py").write_text(SLOW_TASK.format(markers=markers))
+    workflow = {
+        "workflow": {
+            "name": "slow",
+            "tasks": [{"name": "slow", "set_to": "outcome"}, {"name": "echo", "args": {"msg": "after"}}],
+        }
+    }
+    (tmp_path / "workflows" / "slow.yaml").write_text(yaml.safe_dump(workflow))
+    return tmp_path
+
+
+def start_run(project: Path, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "nornflow", "run", "slow", "--project", str(project), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def wait_for_first_results(project: Path, proc: subprocess.Popen[str], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not any((project / "markers").iterdir()):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            _, err = proc.communicate()
+            pytest.fail(f"the run never produced a result (rc={proc.returncode}):\n{err}")
+        time.sleep(0.02)
+
+
+def test_ctrl_c_stops_scheduling_lets_running_hosts_finish_and_writes_json(project: Path):
+    proc = start_run(project, "--json", "--workers", "2")
+    wait_for_first_results(project, proc)
+    proc.send_signal(signal.SIGINT)
+    try:
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("the run did not stop after Ctrl-C")
+
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "Traceback" not in out
+    data = json.loads(out)
+    assert data["interrupted"] is True and data["status"] == "interrupted" and data["exit_code"] == 130
+
+    slow, after = data["tasks"]
+    statuses = {h: r["status"] for h, r in slow["hosts"].items()}
+    assert set(statuses) == {f"h{i:02d}" for i in range(N_HOSTS)}, "a host is missing from the result"
+    done = sorted(h for h, s in statuses.items() if s == "ok")
+    skipped = [h for h, s in statuses.items() if s == "skipped"]
+    assert done and skipped and len(done) + len(skipped) == N_HOSTS, statuses
+    # only the hosts that were running (at most one per worker) finished after the signal
+    markers_at_end = {p.name for p in (project / "markers").iterdir()}
+    assert set(done) == markers_at_end, "a host finished but its result was lost (or the reverse)"
+    assert len(done) < N_HOSTS - 10, "scheduling did not stop"
+    assert {slow["hosts"][h].get("skip_reason") for h in skipped} == {"run interrupted"}
+    assert all(slow["hosts"][h]["result"] == f"done {h}" for h in done)
+    # what finished is kept: its variables are in the JSON; the next task did not start
+    assert data["variables"] == {h: {"outcome": f"done {h}"} for h in done}
+    assert {r["skip_reason"] for r in after["hosts"].values()} == {"run interrupted"}
+
+    # the console (stderr with --json) says so and still prints the partial recap
+    assert "interrupted: no new host will start" in err
+    assert "recap" in err and "INTERRUPTED 40 host(s)" in err
+
+
+def test_ctrl_c_without_json_prints_the_partial_recap(project: Path):
+    proc = start_run(project, "--workers", "2")
+    wait_for_first_results(project, proc)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in out + err
+    assert "interrupted: no new host will start" in out
+    assert "run interrupted" in out and "recap" in out and "INTERRUPTED 40 host(s)" in out
+    assert "done h00" in out  # a finished host's result is shown
