@@ -456,8 +456,17 @@ class NornFlow:
                 agg = {}
             if run is not None and dispatcher.post_once:
                 self._post_once(task, tr, active, agg, vm)
-            for i, code in enumerate(tr.codes):
-                if code == NOT_RUN and tr.hosts[i] not in agg:
+            for i, code in enumerate(tr.codes) if NOT_RUN in tr.codes else ():
+                if code == NOT_RUN and tr.hosts[i] in agg:
+                    # Never report a host that ran as "not run": if the step itself broke (nornflow bug),
+                    # Nornir caught it; the host failed and the run must say so.
+                    tr.codes[i] = FAILED
+                    exc = agg[tr.hosts[i]].exception
+                    tr.errors[i] = ErrorInfo(
+                        type(exc).__name__ if exc else "InternalError",
+                        str(exc) if exc else "the host ran but recorded no status",
+                    )
+                elif code == NOT_RUN and tr.hosts[i] not in agg:
                     tr.skip_reasons.setdefault(
                         i, "run interrupted" if state.interrupted else "run stopped before this host"
                     )
@@ -554,7 +563,7 @@ class NornFlow:
                     key=getattr(exc, "path", None),
                 )
                 return Result(host=host, result=err.message, exception=err, failed=True)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # a task calling sys.exit() fails its host, not the run
                 tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
                 return Result(host=host, result=tb, exception=exc, failed=True)
             return r if isinstance(r, Result) else Result(host=host, result=r)
@@ -677,10 +686,17 @@ def _register_nornir_plugins() -> None:
 
     nornflow builds its ``Nornir`` object itself, so without this a project whose inventory is not
     loaded through a Nornir config file could not open any connection (``PluginNotRegistered``).
+    Scanning the entry points costs milliseconds, so it is done once per process, unless a plugin
+    went missing since (tests reset the register).
     """
     from nornir.core.plugins.connections import ConnectionPluginRegister
 
-    ConnectionPluginRegister.auto_register()
+    if not _PLUGINS_REGISTERED or not ConnectionPluginRegister.available:
+        ConnectionPluginRegister.auto_register()
+        _PLUGINS_REGISTERED.append(True)
+
+
+_PLUGINS_REGISTERED: list[bool] = []
 
 
 def _close_connections(nr: Nornir) -> None:

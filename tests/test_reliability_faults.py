@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from nornir.core.task import Result, Task
 from typer.testing import CliRunner
 
 from nornflow.cli import app
@@ -251,3 +252,59 @@ def test_fail_fast_on_many_hosts_stops_scheduling_promptly(tmp_path: Path):
     # the console says so: the failure, and why the rest did not run
     assert f"h{bad:04d}" in err and "RuntimeError: bad device" in err
     assert "fail-fast" in err and "no new host was scheduled" in err
+
+
+def exits(task: Task) -> Result:
+    """A task that calls sys.exit() on one host."""
+    import sys
+
+    if task.host.name == "r2":
+        sys.exit(3)
+    return Result(host=task.host, result="fine")
+
+
+def test_a_task_calling_sys_exit_fails_only_its_host(impl, tmp_path):
+    from nornflow.engine import NornFlow
+    from nornflow.inventory import inventory_from_data
+    from nornflow.settings import Settings
+
+    inv = inventory_from_data({name: {} for name in ("r1", "r2", "r3")})
+    res = NornFlow(Settings(base_dir=tmp_path), inventory=inv, workers=3).run(
+        {"workflow": {"name": "x", "tasks": [{"name": f"{__name__}.exits"}, {"name": "echo"}]}}
+    )
+    first = res.tasks[0]
+    assert first["r2"].status == "failed" and first["r2"].error.type == "SystemExit"
+    assert first["r1"].status == "ok" and first["r3"].status == "ok"
+    assert res.tasks[1]["r3"].status == "ok" and res.exit_code == 1
+
+
+def test_a_broken_host_step_is_reported_failed_never_not_run(impl, tmp_path, monkeypatch):
+    """If the per-host step itself raised (a nornflow bug), Nornir swallows it: the engine must still
+    report that host failed and exit 1, not show it as 'not run' and exit 0."""
+    from nornflow.engine import NornFlow
+    from nornflow.inventory import inventory_from_data
+    from nornflow.settings import Settings
+
+    original = NornFlow._make_step
+
+    def broken_make_step(self, *args, **kwargs):
+        step = original(self, *args, **kwargs)
+
+        def wrapper(nr_task):
+            if nr_task.host.name == "r2":
+                raise RuntimeError("step exploded")
+            return step(nr_task)
+
+        return wrapper
+
+    monkeypatch.setattr(NornFlow, "_make_step", broken_make_step)
+    inv = inventory_from_data({name: {} for name in ("r1", "r2", "r3")})
+    res = NornFlow(Settings(base_dir=tmp_path), inventory=inv, workers=2).run(
+        {"workflow": {"name": "x", "tasks": [{"name": "echo"}]}}
+    )
+    assert res.tasks[0]["r2"].status == "failed"
+    assert (
+        res.tasks[0]["r2"].error.type == "RuntimeError"
+        and "step exploded" in res.tasks[0]["r2"].error.message
+    )
+    assert res.exit_code == 1
