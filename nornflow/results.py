@@ -113,12 +113,15 @@ class TaskResult:
         "task_index",
     )
 
-    def __init__(self, name: str, task_index: int, hosts: Sequence[str]) -> None:
+    def __init__(
+        self, name: str, task_index: int, hosts: Sequence[str], index: dict[str, int] | None = None
+    ) -> None:
         n = len(hosts)
         self.name = name
         self.task_index = task_index
         self.hosts = hosts
-        self.index: dict[str, int] = {h: i for i, h in enumerate(hosts)}
+        #: host name -> position; one dict shared by every task of a run (it is never mutated)
+        self.index: dict[str, int] = index if index is not None else {h: i for i, h in enumerate(hosts)}
         self.codes = bytearray(n)
         self.payloads: list[Any] = [None] * n
         self.durations = array("d", bytes(8 * n))

@@ -39,6 +39,13 @@ def check_var_name(name: Any) -> str | None:
     return None
 
 
+#: Jinja2's globals (range, dict, namespace, ...): templates render with a shared context, so they are
+#: the lowest layer of every host's context.
+from nornflow.templating import environment as _environment  # noqa: E402
+
+_JINJA_GLOBALS = _environment.globals
+
+
 class VarsManager:
     """Variables of one workflow run, per host; thread-safe because each host has its own dict."""
 
@@ -100,7 +107,7 @@ class VarsManager:
         """The mapping templates see for ``host``: host, runtime, then the static layers (live view)."""
         ctx = self._contexts.get(host.name)
         if ctx is None:
-            ctx = ChainMap({"host": host}, self._runtime_of(host.name), self.static)
+            ctx = ChainMap({"host": host}, self._runtime_of(host.name), self.static, _JINJA_GLOBALS)
             self._contexts[host.name] = ctx
         return ctx
 
