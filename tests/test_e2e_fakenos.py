@@ -29,9 +29,9 @@ import yaml
 pytest.importorskip("fakenos")
 pytest.importorskip("nornir_netmiko")
 
-from click.testing import Result as CliResult
 from nornir.core.plugins.connections import ConnectionPluginRegister
 from typer.testing import CliRunner
+from typer.testing import Result as CliResult
 
 from nornflow.cli import app
 from nornflow.contrib.fakenos_lab import FakeLab
