@@ -24,10 +24,23 @@ def _say(message: str) -> None:
     sys.stderr.write(f"nornflow: {message}\n")
 
 
+def _have_cython() -> bool:
+    try:
+        import Cython  # noqa: F401  (setuptools' build_ext cythonizes .pyx sources when it is present)
+    except ImportError:
+        return False
+    return True
+
+
 class OptionalBuildExt(build_ext):
     """Build the extension, but fall back to pure Python on failure unless extensions are required."""
 
     def run(self) -> None:
+        if self.extensions and not _have_cython():
+            if _flag("NORNFLOW_REQUIRE_EXTENSIONS"):
+                raise RuntimeError("NORNFLOW_REQUIRE_EXTENSIONS is set but Cython is not available")
+            _say("Cython is not available; installing the pure-Python implementation")
+            return
         try:
             super().run()
         except Exception as exc:
@@ -49,17 +62,10 @@ def _extensions() -> list:
     if _flag("NORNFLOW_NO_EXTENSIONS"):
         _say("NORNFLOW_NO_EXTENSIONS is set; installing the pure-Python implementation")
         return []
-    try:
-        import Cython  # noqa: F401  (setuptools' build_ext cythonizes .pyx sources when it is present)
-    except ImportError:
-        if _flag("NORNFLOW_REQUIRE_EXTENSIONS"):
-            raise
-        _say("Cython is not available; installing the pure-Python implementation")
-        return []
     from setuptools import Extension
 
-    # Compiler directives (language_level=3, embedsignature=True) are in the .pyx header. Keeping the
-    # .pyx as the source (not a generated .c) is what makes the sdist carry csrc/.
+    # Always declared (even without Cython, so the sdist carries csrc/); build_ext decides whether it
+    # can be built. Compiler directives (language_level=3, embedsignature=True) are in the .pyx header.
     return [Extension("nornflow._hotpath_c", ["csrc/_hotpath_c.pyx"], extra_compile_args=["-O3"])]
 
 
