@@ -372,10 +372,7 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
         """Constructor for ``!!seq``: a located list with the position of each item."""
         if not isinstance(node, SequenceNode):
             raise _error(self._source, node.start_mark, f"expected a sequence, but found {node.id}")
-        data = LocatedList()
-        data.source = self._source
-        data.line = node.start_mark.line + 1
-        data.column = node.start_mark.column + 1
+        data = self._locate(LocatedList(), node)
         yield data
         data.extend([self.construct_object(child) for child in node.value])
         data._positions = tuple((c.start_mark.line + 1, c.start_mark.column + 1) for c in node.value)
@@ -384,7 +381,10 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
         """An empty located dict for ``node`` (which must be a mapping node)."""
         if not isinstance(node, MappingNode):
             raise _error(self._source, node.start_mark, f"expected a mapping, but found {node.id}")
-        data = LocatedDict()
+        return self._locate(LocatedDict(), node)
+
+    def _locate(self, data: Any, node: Node) -> Any:
+        """Stamp a new container with its file and the 1-based position of its node."""
         data.source = self._source
         data.line = node.start_mark.line + 1
         data.column = node.start_mark.column + 1
