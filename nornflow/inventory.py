@@ -130,11 +130,14 @@ def _scalar(loader: Any, event: Any, file: str) -> Any:
 
 
 def _merge_into(mapping: dict[Any, Any], sources: list[dict[Any, Any]]) -> None:
-    """Apply ``<<`` merges like PyYAML: explicit keys win, then earlier merge sources over later ones."""
+    """Apply ``<<`` merges as the YAML merge-key spec says: explicit keys win, then earlier merge
+    sources over later ones; keys come in order of first appearance (as in PyYAML >= 6.0.4)."""
     explicit = dict(mapping)
     mapping.clear()
     for source in sources:
-        mapping.update(source)
+        for k, v in source.items():
+            if k not in mapping:
+                mapping[k] = v
     mapping.update(explicit)
 
 
@@ -221,7 +224,7 @@ def _merge_sources(
     if isinstance(value, dict):
         queued.append(value)
     elif isinstance(value, list) and all(isinstance(item, dict) for item in value):
-        queued.extend(reversed(value))  # PyYAML: in ``<<: [*a, *b]`` the earlier mapping wins
+        queued.extend(value)  # in ``<<: [*a, *b]`` the earlier mapping wins
     else:
         raise _mark_error("'<<' expects a mapping or a list of mappings", event.start_mark, file)
     return queued

@@ -533,6 +533,10 @@ def _from_marked_error(exc: yaml.MarkedYAMLError, source: str) -> YAMLLoadError:
         message = f"{problem} ({context})"
     else:
         message = problem or context or "invalid YAML"
+    if "maximum nesting depth" in problem:
+        # PyYAML >= 6.0.4 has a depth limit of its own, above MAX_DEPTH; its scanner
+        # reads ahead, so it may refuse the document before the composer counts that deep
+        return _too_deep(source, mark, MAX_DEPTH)
     return _error(source, mark, message)
 
 
