@@ -213,8 +213,15 @@ def child_nornir(project: Path, tasks: int, workers: int) -> dict[str, Any]:
         ok += sum(1 for multi in agg.values() if not multi.failed)
         del agg
     run, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return {"hosts": hosts, "load_s": load, "run_s": run, "run_cpu_s": cpu, "ok": ok,
-            "rss_loaded_kb": rss_loaded, "run_peak_kb": status_kb("VmHWM") if reset else None}
+    return {
+        "hosts": hosts,
+        "load_s": load,
+        "run_s": run,
+        "run_cpu_s": cpu,
+        "ok": ok,
+        "rss_loaded_kb": rss_loaded,
+        "run_peak_kb": status_kb("VmHWM") if reset else None,
+    }
 
 
 def child_engine(project: Path, tasks: int, workers: int) -> dict[str, Any]:
@@ -244,10 +251,20 @@ def child_engine(project: Path, tasks: int, workers: int) -> dict[str, Any]:
         for name, value in task.model.hooks.items()
     }
     ok = sum(t.codes.count(OK) + t.codes.count(CHANGED) for t in result.tasks)
-    return {"hosts": len(inventory.hosts), "load_s": load, "run_s": run, "run_cpu_s": cpu, "ok": ok,
-            "rss_loaded_kb": rss_loaded, "run_peak_kb": peak, "instances": instances,
-            "distinct": len(distinct), "implementation": _hotpath.IMPLEMENTATION,
-            "exit_code": result.exit_code, "tasks": len(result.tasks)}
+    return {
+        "hosts": len(inventory.hosts),
+        "load_s": load,
+        "run_s": run,
+        "run_cpu_s": cpu,
+        "ok": ok,
+        "rss_loaded_kb": rss_loaded,
+        "run_peak_kb": peak,
+        "instances": instances,
+        "distinct": len(distinct),
+        "implementation": _hotpath.IMPLEMENTATION,
+        "exit_code": result.exit_code,
+        "tasks": len(result.tasks),
+    }
 
 
 def child_main(mode: str, project: Path, tasks: int, workers: int) -> None:
@@ -300,15 +317,34 @@ def run_mode(mode: str, project: Path, args: argparse.Namespace) -> dict[str, An
     env = child_env(hot_path)
     figures: dict[str, Any] = {"mode": mode, "workers": workers}
     if kind == "cli":
-        cmd = [sys.executable, "-m", "nornflow", "run", "fleet", "--project", str(project), "--workers",
-               str(workers)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "nornflow",
+            "run",
+            "fleet",
+            "--project",
+            str(project),
+            "--workers",
+            str(workers),
+        ]
         code, wall, maxrss, _, _ = spawn(cmd, env, capture=False)
         figures.update(cmd_s=wall, peak_rss_kb=maxrss, exit_code=code)
         if code != 0:
             figures["error"] = f"`nornflow run` exited with {code} (rerun it by hand to see why)"
         return figures
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--project", str(project),
-           "--tasks", str(args.tasks), "--workers", str(workers)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child",
+        mode,
+        "--project",
+        str(project),
+        "--tasks",
+        str(args.tasks),
+        "--workers",
+        str(workers),
+    ]
     code, wall, _, stdout, stderr = spawn(cmd, env, capture=True)
     figures["cmd_s"] = wall
     lines = stdout.strip().splitlines()
@@ -365,8 +401,22 @@ def fmt(value: Any, spec: str) -> str:
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     """One aligned table of every mode's figures (failed modes on a line of their own)."""
-    header = ["mode", "W", "load s", "run s", "cpu s", "us/host-task", "cmd s", "peak RSS MB", "run peak MB",
-              "instances", "wall x", "cmd x", "RSS x", "conc %"]
+    header = [
+        "mode",
+        "W",
+        "load s",
+        "run s",
+        "cpu s",
+        "us/host-task",
+        "cmd s",
+        "peak RSS MB",
+        "run peak MB",
+        "instances",
+        "wall x",
+        "cmd x",
+        "RSS x",
+        "conc %",
+    ]
     table = [header]
     failed = []
     for r in rows:
@@ -375,13 +425,24 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             continue
         instances = f"{r['instances']}/{r['distinct']}" if "instances" in r else "-"
         run_peak = r.get("run_peak_kb")
-        table.append([
-            r["mode"], str(r["workers"]), fmt(r.get("load_s"), ".2f"), fmt(r.get("run_s"), ".2f"),
-            fmt(r.get("run_cpu_s"), ".2f"), fmt(r.get("us_per_host_task"), ".2f"), fmt(r["cmd_s"], ".2f"),
-            fmt(r["peak_rss_kb"] / 1024, ".0f"), fmt(run_peak / 1024 if run_peak else None, ".0f"),
-            instances, fmt(r.get("wall_ratio"), ".2f"), fmt(r.get("cmd_ratio"), ".2f"),
-            fmt(r.get("rss_ratio"), ".2f"), fmt(r.get("concurrency_pct"), ".1f"),
-        ])
+        table.append(
+            [
+                r["mode"],
+                str(r["workers"]),
+                fmt(r.get("load_s"), ".2f"),
+                fmt(r.get("run_s"), ".2f"),
+                fmt(r.get("run_cpu_s"), ".2f"),
+                fmt(r.get("us_per_host_task"), ".2f"),
+                fmt(r["cmd_s"], ".2f"),
+                fmt(r["peak_rss_kb"] / 1024, ".0f"),
+                fmt(run_peak / 1024 if run_peak else None, ".0f"),
+                instances,
+                fmt(r.get("wall_ratio"), ".2f"),
+                fmt(r.get("cmd_ratio"), ".2f"),
+                fmt(r.get("rss_ratio"), ".2f"),
+                fmt(r.get("concurrency_pct"), ".1f"),
+            ]
+        )
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)]
@@ -408,12 +469,20 @@ def budgets(rows: list[dict[str, Any]], args: argparse.Namespace) -> list[dict[s
     else:
         row = by_mode.get("nornflow-compiled")
         if row is not None and "concurrency_pct" in row:
-            check("nornflow-compiled concurrency %", row["concurrency_pct"], BUDGET_CONCURRENCY,
-                  row["concurrency_pct"] >= BUDGET_CONCURRENCY)
+            check(
+                "nornflow-compiled concurrency %",
+                row["concurrency_pct"],
+                BUDGET_CONCURRENCY,
+                row["concurrency_pct"] >= BUDGET_CONCURRENCY,
+            )
     for row in by_mode.values():
         if "instances" in row:
-            check(f"{row['mode']} instances == distinct", row["instances"], row["distinct"],
-                  row["instances"] == row["distinct"])
+            check(
+                f"{row['mode']} instances == distinct",
+                row["instances"],
+                row["distinct"],
+                row["instances"] == row["distinct"],
+            )
     cli, engine = by_mode.get("cli-compiled"), by_mode.get("nornflow-compiled")
     if cli is not None and engine is not None:
         ratio = cli["cmd_s"] / engine["cmd_s"]
@@ -428,9 +497,11 @@ def print_cli_overhead(rows: list[dict[str, Any]]) -> None:
     if cli is None or engine is None:
         return
     inner = engine["load_s"] + engine["run_s"]
-    print(f"\nCLI `nornflow run`: {cli['cmd_s']:.2f}s whole command; engine API (nornflow-compiled): "
-          f"{engine['cmd_s']:.2f}s whole command ({cli['cmd_s'] / engine['cmd_s'] - 1:+.1%}), "
-          f"{inner:.2f}s load+run ({cli['cmd_s'] / inner - 1:+.1%})")
+    print(
+        f"\nCLI `nornflow run`: {cli['cmd_s']:.2f}s whole command; engine API (nornflow-compiled): "
+        f"{engine['cmd_s']:.2f}s whole command ({cli['cmd_s'] / engine['cmd_s'] - 1:+.1%}), "
+        f"{inner:.2f}s load+run ({cli['cmd_s'] / inner - 1:+.1%})"
+    )
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -440,13 +511,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tasks", type=int, default=10)
     parser.add_argument("--hooks", type=int, default=3, choices=range(4))
     parser.add_argument("--workers", type=int, default=20)
-    parser.add_argument("--modes", nargs="+", choices=list(MODES), default=None,
-                        help="modes to run (default: all; with --sleep-ms only the threaded ones)")
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        choices=list(MODES),
+        default=None,
+        help="modes to run (default: all; with --sleep-ms only the threaded ones)",
+    )
     parser.add_argument("--sleep-ms", type=float, default=0.0, help="task latency (ms) for the latency mode")
-    parser.add_argument("--pre-hook", choices=list(PRE_HOOKS), default="if",
-                        help="3rd hook: if 'true' (Jinja2), if {managed: true} (filter), or a custom no-op")
-    parser.add_argument("--repeat", type=int, default=1,
-                        help="run every mode N times (round-robin) and keep each mode's best")
+    parser.add_argument(
+        "--pre-hook",
+        choices=list(PRE_HOOKS),
+        default="if",
+        help="3rd hook: if 'true' (Jinja2), if {managed: true} (filter), or a custom no-op",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run every mode N times (round-robin) and keep each mode's best"
+    )
     parser.add_argument("--keep", type=Path, default=None, help="generate into DIR and keep it")
     parser.add_argument("--child", choices=list(MODES), help=argparse.SUPPRESS)
     parser.add_argument("--project", type=Path, help=argparse.SUPPRESS)
@@ -464,9 +545,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         project = args.keep.resolve() if args.keep else Path(tmp)
         t0 = time.perf_counter()
         write_project(project, args.hosts, args.tasks, args.hooks, args.sleep_ms, args.pre_hook)
-        print(f"generated {args.hosts} hosts, {args.tasks} tasks x {args.hooks} hook(s) "
-              f"(pre-hook: {args.pre_hook}, sleep {args.sleep_ms} ms) in {project} "
-              f"({time.perf_counter() - t0:.1f}s); gc.collect()+gc.freeze() after load in every mode")
+        print(
+            f"generated {args.hosts} hosts, {args.tasks} tasks x {args.hooks} hook(s) "
+            f"(pre-hook: {args.pre_hook}, sleep {args.sleep_ms} ms) in {project} "
+            f"({time.perf_counter() - t0:.1f}s); gc.collect()+gc.freeze() after load in every mode"
+        )
         samples: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
         for attempt in range(args.repeat):  # round-robin, so a noisy spell hits every mode alike
             for mode in modes:
@@ -485,8 +568,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             for c in checks:
                 verdict = "met" if c["met"] else "MISSED"
                 print(f"budget {c['budget']}: {c['value']:g} (limit {c['limit']:g}) {verdict}")
-        params = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                  if k not in ("child", "project")}
+        params = {
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in vars(args).items()
+            if k not in ("child", "project")
+        }
         params.update(python=sys.version.split()[0], cpus=os.cpu_count())
         print(json.dumps({"bench": "fleet", "params": params, "results": rows, "budgets": checks}))
 

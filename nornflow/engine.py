@@ -414,7 +414,7 @@ class NornFlow:
         result.duration = time.perf_counter() - started
         result.interrupted = state.interrupted
         result.stopped = state.stopped
-        result.variables = vm.runtime_snapshot()
+        result.variables = vm.runtime_snapshot(copy=False)  # the run is over: hand the dicts over
         reporter.workflow_completed(result)
         return result
 
@@ -431,57 +431,65 @@ class NornFlow:
     ) -> None:
         model = task.model
         dispatcher = task.dispatcher
+        names = tr.hosts
+        codes = tr.codes
         failed_before = nr.data.failed_hosts
-        run_all = strategy is FailureStrategy.RUN_ALL
-        if run_all or not failed_before:
+        positions: list[int] | None = None
+        if strategy is FailureStrategy.RUN_ALL or not failed_before:
             active = hosts
         else:
-            active = [h for h in hosts if h.name not in failed_before]
-            for name in failed_before:
-                i = tr.index.get(name)
-                if i is not None:
-                    tr.codes[i] = SKIPPED
+            active, positions = [], []
+            for i, host in enumerate(hosts):
+                if names[i] in failed_before:
+                    codes[i] = SKIPPED
                     tr.skip_reasons[i] = "failed in an earlier task"
+                else:
+                    active.append(host)
+                    positions.append(i)
         reporter.task_started(model, tr.task_index, len(active))
         run = None if dispatcher.empty else dispatcher.begin_run(model)
         started = time.perf_counter()
         try:
             if run is not None and dispatcher.needs_prime and active:
                 dispatcher.prime(model, active, vm)
-            step = self._make_step(task, tr, vm, state, strategy, reporter, run)
+            # Results are recorded column-wise by the step; a host's Result object is kept only when a
+            # once-per-task post-hook needs it after the fan-out.
+            keep: list[Result | None] | None = None
+            if run is not None and dispatcher.post_once:
+                keep = [None] * len(names)
+            step = self._make_step(task, nr, active, positions, tr, vm, state, strategy, reporter, run, keep)
+            errors: dict[int, BaseException] = {}
             if active:
                 # The step records every outcome itself, so the cyclic GC has nothing to find among the
-                # per-host Task/Result objects of the fan-out: pausing it there saved ~40% of a 100k-host
-                # run (full passes rescanned every live object). Cycles are collected right after.
+                # per-host objects of the fan-out: pausing it there saved ~40% of a 100k-host run (full
+                # passes rescanned every live object). Cycles are collected right after.
                 gc_was_enabled = gc.isenabled()
                 gc.disable()
                 try:
-                    agg = nr.run(
-                        task=step, name=model.name, on_good=True, on_failed=run_all, raise_on_error=False
-                    )
+                    errors = nr.runner.run_each(step, len(active))
                 finally:
                     if gc_was_enabled:
                         gc.enable()
-            else:
-                agg = {}
-            if run is not None and dispatcher.post_once:
-                self._post_once(task, tr, active, agg, vm)
-            for i, code in enumerate(tr.codes) if NOT_RUN in tr.codes else ():
-                if code == NOT_RUN and tr.hosts[i] in agg:
-                    # Never report a host that ran as "not run": if the step itself broke (nornflow bug),
-                    # Nornir caught it; the host failed and the run must say so.
-                    tr.codes[i] = FAILED
-                    exc = agg[tr.hosts[i]].exception
-                    tr.errors[i] = ErrorInfo(
-                        type(exc).__name__ if exc else "InternalError",
-                        str(exc) if exc else "the host ran but recorded no status",
-                    )
-                elif code == NOT_RUN and tr.hosts[i] not in agg:
-                    tr.skip_reasons.setdefault(
-                        i, "run interrupted" if state.interrupted else "run stopped before this host"
-                    )
+            for k in sorted(errors):
+                if not isinstance(errors[k], Exception):
+                    raise errors[k]  # KeyboardInterrupt / SystemExit outside any task: end the run
+            for k, exc in errors.items():
+                # The step catches everything a task or hook raises, so this is a nornflow bug (or a
+                # reporter's): the host still failed, and the run must say so rather than lose it.
+                i = positions[k] if positions is not None else k
+                codes[i] = FAILED
+                tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+                tr.errors[i] = ErrorInfo(type(exc).__name__, str(exc) or type(exc).__name__, None, tb)
+            if keep is not None:
+                self._post_once(task, tr, active, positions, keep, vm)
+            if NOT_RUN in codes:
+                reason = "run interrupted" if state.interrupted else "run stopped before this host"
+                for i, code in enumerate(codes):
+                    if code == NOT_RUN:
+                        tr.skip_reasons.setdefault(i, reason)
+            if FAILED in codes:
+                failed_before.update(names[i] for i, code in enumerate(codes) if code == FAILED)
             tr.print_output = bool(vm.get_task_option(model, "print_output", True))
-            del agg
         finally:
             if run is not None:
                 dispatcher.end_run()
@@ -490,14 +498,21 @@ class NornFlow:
         reporter.task_completed(model, tr)
 
     def _post_once(
-        self, task: PreparedTask, tr: TaskResult, active: list[Host], agg: Any, vm: VarsManager
+        self,
+        task: PreparedTask,
+        tr: TaskResult,
+        active: list[Host],
+        positions: list[int] | None,
+        keep: list[Result | None],
+        vm: VarsManager,
     ) -> None:
         """Run once-per-task post-hooks on the first host (inventory order) that ran the task."""
-        for host in active:
-            i = tr.index[host.name]
-            if tr.codes[i] in (OK, CHANGED, FAILED) and host.name in agg:
+        for k, host in enumerate(active):
+            i = positions[k] if positions is not None else k
+            result = keep[i]
+            if result is not None and tr.codes[i] in (OK, CHANGED, FAILED):
                 try:
-                    task.dispatcher.run_post_once(task.model, host, agg[host.name][0], vm)
+                    task.dispatcher.run_post_once(task.model, host, result, vm)
                 except HookExecutionError as exc:
                     tr.codes[i] = FAILED
                     tr.errors[i] = ErrorInfo(type(exc).__name__, exc.message, exc.hook)
@@ -506,14 +521,19 @@ class NornFlow:
     def _make_step(
         self,
         task: PreparedTask,
+        nr: Nornir,
+        active: list[Host],
+        positions: list[int] | None,
         tr: TaskResult,
         vm: VarsManager,
         state: _RunState,
         strategy: FailureStrategy,
         reporter: Reporter,
         run: Any,
-    ) -> Callable[[Task], Result]:
-        """Build the per-host function Nornir runs: pre-hooks, args, task, post-hooks, record."""
+        keep: list[Result | None] | None,
+    ) -> Callable[[int], None]:
+        """Build ``step(k)``, run by the workers for host ``active[k]``: pre-hooks, args, task,
+        post-hooks, and the outcome recorded in ``tr``. Everything is bound here, once per task run."""
         model = task.model
         func = task.info.func
         dispatcher = task.dispatcher
@@ -528,7 +548,7 @@ class NornFlow:
         context = vm.context
         accepts_print = task.info.accepts_print_output
         accepts_vars = task.info.accepts_vars
-        index = tr.index
+        names = tr.hosts
         codes = tr.codes
         payloads = tr.payloads
         durations = tr.durations
@@ -538,6 +558,8 @@ class NornFlow:
         host_completed = reporter.host_completed
         perf = time.perf_counter
         task_name = model.name
+        processors = nr.processors
+        dry_run = nr.data.dry_run
 
         wraps = any(hasattr(h, "execute") for h in dispatcher.pre_hooks)
         skip_reasons = tr.skip_reasons
@@ -551,6 +573,13 @@ class NornFlow:
             errors[i] = ErrorInfo(type(exc).__name__, message or type(exc).__name__, hook, tb)
             codes[i] = FAILED
             return Result(host=host, result=tb or message, exception=exc, failed=True)
+
+        def new_task(host: Host) -> Task:
+            """The Nornir ``Task`` the function receives (what ``Task.copy()`` + ``start`` would set up:
+            processors are never registered on nornflow's ``Nornir``, so there is nothing to notify)."""
+            nr_task = Task(func, nr, dry_run, processors, task_name)
+            nr_task.host = host
+            return nr_task
 
         def invoke(nr_task: Task, host: Host, extra: Mapping[str, Any] | None = None) -> Result:
             """Render the args for ``host`` (with ``extra`` variables) and run the task once."""
@@ -598,13 +627,13 @@ class NornFlow:
                     hook=_hook_of(wrappers, exc),
                 ) from exc
 
-        def step(nr_task: Task) -> Result:
-            host = nr_task.host
-            i = index[host.name]
+        def step(k: int) -> None:
+            host = active[k]
+            i = positions[k] if positions is not None else k
             t0 = perf()
             try:
                 if has_pre:
-                    ok = primed.pop(host.name, None) if primed else None
+                    ok = primed.pop(names[i], None) if primed else None
                     if ok is None:
                         ok = run_pre(model, host, vm)
                     elif isinstance(ok, BaseException):
@@ -618,10 +647,12 @@ class NornFlow:
                             vm.pop_execution_wrappers(host)
                         durations[i] = perf() - t0
                         if per_host:
-                            host_completed(model, host.name, SKIPPED)
-                        return Result(host=host)
+                            host_completed(model, names[i], SKIPPED)
+                        return
                 wrappers = vm.pop_execution_wrappers(host) if wraps else None
+                nr_task = new_task(host)
                 r = wrapped(nr_task, host, wrappers) if wrappers else invoke(nr_task, host)
+                r.name = task_name
                 if has_post:
                     run_post(model, host, r, vm)
                 r = record(i, host, r)
@@ -629,13 +660,14 @@ class NornFlow:
                 r = fail(i, host, exc, exc.hook)
             except Exception as exc:  # a hook or wrapper bug: still only this host fails
                 r = fail(i, host, exc)
+            if keep is not None:
+                keep[i] = r
             code = codes[i]
             durations[i] = perf() - t0
             if code == FAILED and fail_fast:
-                state.fail_fast(host.name, task_name)
+                state.fail_fast(names[i], task_name)
             if per_host:
-                host_completed(model, host.name, code)
-            return r
+                host_completed(model, names[i], code)
 
         def record(i: int, host: Host, r: Result) -> Result:
             """Settle the host's status from its (possibly hook-redefined) result."""

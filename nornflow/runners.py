@@ -74,38 +74,65 @@ class WorkQueueRunner:
 
     def run(self, task: Task, hosts: list[Host]) -> AggregatedResult:
         """Run ``task`` once per host and return the results in the order of ``hosts``."""
-        count = len(hosts)
-        results: list[MultiResult | None] = [None] * count
-        errors: list[BaseException | None] = [None] * count
-        abort = threading.Event()
-        work = self._make_worker(task, hosts, results, errors, _shared_indices(count), abort)
+        results: list[MultiResult | None] = [None] * len(hosts)
 
+        def one(index: int) -> None:
+            results[index] = task.copy().start(hosts[index])
+
+        errors = self.run_each(one, len(hosts))
+        return self._collect(task, hosts, results, errors)
+
+    def run_each(self, work: Callable[[int], object], count: int) -> dict[int, BaseException]:
+        """Call ``work(i)`` once for each ``i`` in ``0..count-1`` on the workers; nothing is kept.
+
+        The engine's entry point: it records each host's outcome itself, so it needs neither a
+        ``MultiResult`` per host nor the ``AggregatedResult`` (at 100,000 hosts they were half of
+        the run's time and memory). Indices are started in increasing order. Returns what ``work``
+        raised, by index; ``KeyboardInterrupt``/``SystemExit`` also stop the scheduling and, raised
+        in the calling thread, propagate at once.
+        """
+        errors: dict[int, BaseException] = {}
         workers = min(self.num_workers, count)
         if workers <= 1:
-            work()  # fast serial path: no thread at all
+            self._serial(work, count, errors)  # fast path: no thread, no queue
         else:
-            self._run_threads(work, workers, abort)
-        return self._collect(task, hosts, results, errors)
+            abort = threading.Event()
+            loop = self._make_worker(work, _shared_indices(count), errors, abort)
+            self._run_threads(loop, workers, abort)
+        return errors
+
+    def _serial(self, work: Callable[[int], object], count: int, errors: dict[int, BaseException]) -> None:
+        stopped = self.stop_event.is_set if self.stop_event is not None else None
+        for index in range(count):
+            if stopped is not None and stopped():
+                return
+            try:
+                work(index)
+            except (KeyboardInterrupt, SystemExit) as exc:
+                errors[index] = exc
+                raise
+            except BaseException as exc:
+                errors[index] = exc
 
     def _make_worker(
         self,
-        task: Task,
-        hosts: list[Host],
-        results: list[MultiResult | None],
-        errors: list[BaseException | None],
+        work: Callable[[int], object],
         take: Callable[[], int | None],
+        errors: dict[int, BaseException],
         abort: threading.Event,
     ) -> Callable[[], None]:
-        """Build the loop each worker runs: take an index, run the host, store into its slot."""
+        """Build the loop each worker thread runs: take an index, call ``work`` with it, repeat."""
         stop = self.stop_event
+        aborted = abort.is_set
+        stopped = stop.is_set if stop is not None else aborted
 
-        def work() -> None:
-            while not abort.is_set() and (stop is None or not stop.is_set()):
+        def loop() -> None:
+            while not aborted() and not stopped():
                 index = take()
                 if index is None:
                     return
                 try:
-                    results[index] = task.copy().start(hosts[index])
+                    work(index)
                 except (KeyboardInterrupt, SystemExit) as exc:
                     # keep it for the host, stop everybody, and let it end the run afterwards
                     errors[index] = exc
@@ -115,7 +142,7 @@ class WorkQueueRunner:
                 except BaseException as exc:
                     errors[index] = exc
 
-        return work
+        return loop
 
     def _run_threads(self, work: Callable[[], None], workers: int, abort: threading.Event) -> None:
         """Start ``workers`` threads on ``work`` and join them; never leave them taking hosts on exit."""
@@ -142,17 +169,18 @@ class WorkQueueRunner:
         task: Task,
         hosts: list[Host],
         results: list[MultiResult | None],
-        errors: list[BaseException | None],
+        errors: dict[int, BaseException],
     ) -> AggregatedResult:
         """Fill the AggregatedResult in inventory order, then re-raise the first out-of-task error."""
         aggregated = AggregatedResult(task.name)
         for host, result in zip(hosts, results, strict=True):
             if result is not None:
                 aggregated[host.name] = result
-        for host, error in zip(hosts, errors, strict=True):
-            if error is not None:
-                with contextlib.suppress(AttributeError):  # an exception type without a __dict__
-                    error.aggregated_result = aggregated  # type: ignore[attr-defined]
-                error.add_note(f"raised while running task {task.name!r} on host {host.name!r}")
-                raise error
+        if errors:
+            index = min(errors)
+            error = errors[index]
+            with contextlib.suppress(AttributeError):  # an exception type without a __dict__
+                error.aggregated_result = aggregated  # type: ignore[attr-defined]
+            error.add_note(f"raised while running task {task.name!r} on host {hosts[index].name!r}")
+            raise error
         return aggregated

@@ -279,21 +279,21 @@ def test_a_task_calling_sys_exit_fails_only_its_host(impl, tmp_path):
 
 
 def test_a_broken_host_step_is_reported_failed_never_not_run(impl, tmp_path, monkeypatch):
-    """If the per-host step itself raised (a nornflow bug), Nornir swallows it: the engine must still
-    report that host failed and exit 1, not show it as 'not run' and exit 0."""
+    """If the per-host step itself raised (a nornflow bug), the runner keeps the exception: the engine
+    must report that host failed and exit 1, not show it as 'not run' and exit 0."""
     from nornflow.engine import NornFlow
     from nornflow.inventory import inventory_from_data
     from nornflow.settings import Settings
 
     original = NornFlow._make_step
 
-    def broken_make_step(self, *args, **kwargs):
-        step = original(self, *args, **kwargs)
+    def broken_make_step(self, task, nr, active, *args, **kwargs):
+        step = original(self, task, nr, active, *args, **kwargs)
 
-        def wrapper(nr_task):
-            if nr_task.host.name == "r2":
+        def wrapper(k):
+            if active[k].name == "r2":
                 raise RuntimeError("step exploded")
-            return step(nr_task)
+            return step(k)
 
         return wrapper
 
