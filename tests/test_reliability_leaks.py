@@ -88,3 +88,28 @@ def test_two_hundred_runs_do_not_grow_memory(impl, tmp_path: Path):
     assert growth < TOLERANCE, f"memory grew by {growth / 1024:.0f} KiB over {RUNS - 20} runs"
     assert len(_hotpath.TRACKER) == 0, "the tracker still holds finished task runs"
     assert len(_hotpath.HOOK_CACHE) == cache_size, "the same workflow created new hook instances"
+
+
+def test_no_per_host_task_or_result_object_outlives_its_host(impl, tmp_path: Path):
+    """The engine records outcomes column-wise: the Nornir Task and Result of a host are garbage as soon
+    as its step is over, not at the end of the task (at 100,000 hosts keeping them until then was half
+    of the run's memory). Only what results need is kept: the payload."""
+    import weakref
+
+    alive: list[weakref.ref[Any]] = []
+    still_alive: list[int] = []
+
+    def traced(task: Task) -> Result:
+        still_alive.append(sum(1 for ref in alive if ref() is not None))
+        result = Result(host=task.host, result={"host": task.host.name})
+        alive.extend((weakref.ref(task), weakref.ref(result)))
+        return result
+
+    inventory = inventory_from_data({f"h{i:02d}": {} for i in range(30)})
+    nf = NornFlow(Settings(base_dir=tmp_path), inventory=inventory, workers=1)
+    nf.catalog.tasks["traced"] = TaskInfo.of("traced", traced, "tests")
+    result = nf.run({"workflow": {"name": "w", "tasks": [{"name": "traced", "set_to": "out"}] * 2}})
+    assert len(still_alive) == 60 and set(still_alive) == {0}
+    assert result.tasks[1]["h07"].result == {"host": "h07"} and result.variables["h07"]["out"] == {
+        "host": "h07"
+    }

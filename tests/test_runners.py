@@ -364,3 +364,79 @@ def test_loads_through_the_plugin_register_by_name(tmp_path: pathlib.Path) -> No
     assert isinstance(nr.runner, WorkQueueRunner) and nr.runner.num_workers == 5
     result = nr.run(lambda task: task.host["index"])
     assert [multi.result for multi in result.values()] == list(range(12))
+
+
+# ---- run_each: the engine's entry point (no per-host result objects) -------------------------------
+
+
+@pytest.mark.parametrize("workers", [1, 2, 16, 64])
+def test_run_each_calls_every_index_once_and_keeps_nothing(workers: int) -> None:
+    seen: collections.Counter[int] = collections.Counter()
+    lock = threading.Lock()
+
+    def work(index: int) -> str:
+        with lock:
+            seen[index] += 1
+        return "ignored"
+
+    errors = WorkQueueRunner(workers).run_each(work, 3000)
+    assert errors == {} and sorted(seen) == list(range(3000)) and set(seen.values()) == {1}
+
+
+@pytest.mark.parametrize("workers", [1, 8])
+def test_run_each_returns_exceptions_by_index_and_carries_on(workers: int) -> None:
+    done: list[int] = []
+
+    def work(index: int) -> None:
+        if index % 7 == 3:
+            raise Boom(index)
+        done.append(index)
+
+    errors = WorkQueueRunner(workers).run_each(work, 100)
+    assert sorted(errors) == [i for i in range(100) if i % 7 == 3]
+    assert all(isinstance(e, Boom) and e.args == (i,) for i, e in errors.items())
+    assert sorted(done) == [i for i in range(100) if i % 7 != 3]
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_run_each_stop_event_leaves_a_suffix_unstarted(workers: int) -> None:
+    stop = threading.Event()
+    started: list[int] = []
+    lock = threading.Lock()
+
+    def work(index: int) -> None:
+        with lock:
+            started.append(index)
+        if index == 10:
+            stop.set()
+
+    assert WorkQueueRunner(workers, stop_event=stop).run_each(work, 1000) == {}
+    # indices are handed out in increasing order, so what never started is a suffix
+    assert sorted(started) == list(range(len(started))) and 11 <= len(started) <= 10 + workers + 1
+
+
+def test_run_each_keyboard_interrupt_in_the_calling_thread_propagates_at_once() -> None:
+    started: list[int] = []
+
+    def work(index: int) -> None:
+        started.append(index)
+        if index == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        WorkQueueRunner(1).run_each(work, 100)
+    assert started == list(range(6))
+
+
+def test_run_each_system_exit_in_a_worker_thread_stops_scheduling_and_is_returned() -> None:
+    started: list[int] = []
+
+    def work(index: int) -> None:
+        started.append(index)
+        if index == 0:
+            raise SystemExit(3)
+        time.sleep(0.001)
+
+    errors = WorkQueueRunner(4).run_each(work, 10_000)
+    assert isinstance(errors.pop(0), SystemExit) and errors == {}
+    assert len(started) < 100  # the other workers took no new index once it was raised
