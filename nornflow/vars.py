@@ -62,10 +62,9 @@ _slot_name = Host.__dict__["name"].__get__
 
 def host_name(host: Any) -> str:
     """``host.name``, fast for Nornir hosts (and any object with a ``name`` attribute)."""
-    try:
+    if isinstance(host, Host):
         return _slot_name(host)  # type: ignore[no-any-return]
-    except TypeError:
-        return host.name  # type: ignore[no-any-return]
+    return host.name  # type: ignore[no-any-return]
 
 
 _MISSING = object()
