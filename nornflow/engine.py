@@ -2,8 +2,11 @@
 
 ``NornFlow(...)`` is the Python API: build it from a settings path (``nornflow.yaml``) or from objects,
 then ``run(workflow)`` returns a :class:`~nornflow.results.WorkflowResult`. Every task and hook is
-validated before the first task runs; each task then runs over the active hosts through Nornir (the
-work-queue runner by default) with its hooks dispatched per host through the compiled hot path.
+validated before the first task runs; each task then runs over the active hosts on the work-queue
+runner's threads, with its hooks dispatched per host through the compiled hot path. Each host's task
+function gets its own Nornir ``Task`` (subtasks, connections and ``task.nornir`` work as usual), and its
+outcome is recorded column-wise in the ``TaskResult``: no ``MultiResult``/``AggregatedResult`` is built
+and no per-host object outlives the host's step unless a once-per-task post-hook needs its result.
 
 Per-host failures never abort the run: a task, hook or template that fails on a host fails that host
 for that task, and the failure strategy decides what happens next.

@@ -162,7 +162,7 @@ def counting_thread(started: list[str]) -> type[threading.Thread]:
 def test_no_more_threads_than_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
     started: list[str] = []
     monkeypatch.setattr(runners_module.threading, "Thread", counting_thread(started))
-    result = make_nornir(3, WorkQueueRunner(50)).run(lambda task: task.host.name)
+    result = make_nornir(3, WorkQueueRunner(50, adaptive=False)).run(lambda task: task.host.name)
     assert len(started) == 3
     assert [multi.result for multi in result.values()] == ["h0000", "h0001", "h0002"]
 
@@ -178,7 +178,7 @@ def test_64_workers_over_5000_hosts_run_each_host_once() -> None:
             threads.add(threading.get_ident())
         return task.host.name
 
-    result = make_nornir(5000, WorkQueueRunner(64)).run(task)
+    result = make_nornir(5000, WorkQueueRunner(64, adaptive=False)).run(task)
     names = [f"h{i:04d}" for i in range(5000)]
     assert list(result) == names
     assert runs == collections.Counter(names)
@@ -198,7 +198,16 @@ def test_thread_start_failure_falls_back(monkeypatch: pytest.MonkeyPatch, allowe
             super().start()
 
     monkeypatch.setattr(runners_module.threading, "Thread", LimitedThread)
-    result = make_nornir(40, WorkQueueRunner(8)).run(lambda task: task.host["index"])
+    result = make_nornir(40, WorkQueueRunner(8, adaptive=False)).run(lambda task: task.host["index"])
+    assert [multi.result for multi in result.values()] == list(range(40))
+    assert len(started) == allowed
+    started.clear()
+
+    def slow(task: Task) -> int:
+        time.sleep(runners_module.SLOW_HOST * 2)  # asks an adaptive run for its pool
+        return task.host["index"]
+
+    result = make_nornir(40, WorkQueueRunner(8)).run(slow)  # adaptive: the watchdog, then the pool
     assert [multi.result for multi in result.values()] == list(range(40))
     assert len(started) == allowed
 
@@ -321,9 +330,24 @@ def test_system_exit_in_a_worker_stops_scheduling_and_is_raised() -> None:
         return task.host["index"]
 
     with pytest.raises(SystemExit) as info:
-        make_nornir(500, WorkQueueRunner(4)).run(task)
+        make_nornir(500, WorkQueueRunner(4, adaptive=False)).run(task)
     partial = info.value.aggregated_result
     assert "h0000" not in partial and len(partial) < 499
+
+
+def test_system_exit_in_the_calling_thread_propagates_at_once() -> None:
+    """Adaptive runs start on the calling thread: there, SystemExit ends the run like SerialRunner's."""
+    ran: list[int] = []
+
+    def task(task: Task) -> int:
+        ran.append(task.host["index"])
+        if task.host["index"] == 2:
+            raise SystemExit(3)
+        return task.host["index"]
+
+    with pytest.raises(SystemExit):
+        make_nornir(500, WorkQueueRunner(4)).run(task)
+    assert ran == [0, 1, 2]
 
 
 # ---- construction and registration -------------------------------------------------------------------------
@@ -337,7 +361,7 @@ def test_num_workers_validation(bad: Any) -> None:
 
 def test_defaults() -> None:
     runner = WorkQueueRunner()
-    assert runner.num_workers == 20 and runner.stop_event is None
+    assert runner.num_workers == 20 and runner.stop_event is None and runner.adaptive is True
     assert "20" in repr(runner)
 
 
@@ -437,6 +461,70 @@ def test_run_each_system_exit_in_a_worker_thread_stops_scheduling_and_is_returne
             raise SystemExit(3)
         time.sleep(0.001)
 
-    errors = WorkQueueRunner(4).run_each(work, 10_000)
+    errors = WorkQueueRunner(4, adaptive=False).run_each(work, 10_000)
     assert isinstance(errors.pop(0), SystemExit) and errors == {}
     assert len(started) < 100  # the other workers took no new index once it was raised
+
+
+# ---- adaptive: threads only once hosts wait ----------------------------------------------------------------
+
+
+def test_adaptive_hosts_that_never_wait_run_in_the_calling_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a GC pass or a busy machine may stall one host past 2 ms (which rightly starts the pool): not here
+    monkeypatch.setattr(runners_module, "SLOW_HOST", 60.0)
+    monkeypatch.setattr(runners_module, "WATCH_PERIOD", 60.0)
+    seen: set[int] = set()
+
+    def task(task: Task) -> int:
+        seen.add(threading.get_ident())
+        return task.host["index"]
+
+    result = make_nornir(3000, WorkQueueRunner(20)).run(task)
+    assert seen == {threading.get_ident()}  # no worker was started: none would have been faster
+    assert [multi.result for multi in result.values()] == list(range(3000))
+    assert not [t for t in threading.enumerate() if t.name.startswith("nornflow-")]  # watchdog gone too
+
+
+def test_adaptive_hosts_that_wait_get_every_worker() -> None:
+    seen: collections.Counter[int] = collections.Counter()
+    lock = threading.Lock()
+
+    def task(task: Task) -> int:
+        time.sleep(runners_module.SLOW_HOST * 2)
+        with lock:
+            seen[threading.get_ident()] += 1
+        return task.host["index"]
+
+    result = make_nornir(400, WorkQueueRunner(8)).run(task)
+    assert [multi.result for multi in result.values()] == list(range(400))
+    assert threading.get_ident() in seen and 2 <= len(seen) <= 8  # the caller is one of the 8 workers
+    assert sum(seen.values()) == 400
+
+
+@pytest.mark.parametrize("workers", [4, 16])
+def test_adaptive_a_caller_stuck_on_its_first_host_gets_the_pool(workers: int) -> None:
+    """Hosts that can only finish together (a barrier of 4): the calling thread blocks on the first
+    one, so only the watchdog can see that nothing moves and start the other workers."""
+    barrier = threading.Barrier(4, timeout=10)
+
+    def task(task: Task) -> int:
+        if task.host["index"] < 4:
+            barrier.wait()
+        return task.host["index"]
+
+    result = make_nornir(50, WorkQueueRunner(workers)).run(task)
+    assert not result.failed and [multi.result for multi in result.values()] == list(range(50))
+
+
+def test_adaptive_run_each_hammer_many_waiting_hosts_each_exactly_once() -> None:
+    runs: collections.Counter[int] = collections.Counter()
+    lock = threading.Lock()
+
+    def work(index: int) -> None:
+        if index % 50 == 0:
+            time.sleep(runners_module.SLOW_HOST * 2)
+        with lock:
+            runs[index] += 1
+
+    assert WorkQueueRunner(32).run_each(work, 20_000) == {}
+    assert len(runs) == 20_000 and set(runs.values()) == {1}
