@@ -395,7 +395,12 @@ class NornFlow:
         names = [h.name for h in hosts]
         host_index = {name: i for i, name in enumerate(names)}
         state = _RunState()
-        runner = WorkQueueRunner(num_workers=n_workers, stop_event=state.stop)
+        mode = self.settings.runner
+        runner = WorkQueueRunner(
+            num_workers=1 if mode == "serial" else n_workers,
+            stop_event=state.stop,
+            adaptive=mode == "work_queue",
+        )
         _register_nornir_plugins()
         config = getattr(self, "_config", None) or Config()
         nr = Nornir(inventory=inventory, runner=runner, data=GlobalState(dry_run=dry), config=config)

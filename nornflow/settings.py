@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -54,7 +54,9 @@ class Settings(BaseModel):
     vars_dir: str = "vars"
     failure_strategy: FailureStrategy = FailureStrategy.SKIP_FAILED
     dry_run: bool = False
-    runner: str = "work_queue"
+    #: ``work_queue``: the adaptive work-queue runner (worker threads join once hosts wait);
+    #: ``threaded``: the same with every worker started at once; ``serial``: one host at a time.
+    runner: Literal["work_queue", "threaded", "serial"] = "work_queue"
     workers: int = Field(default=20, ge=1, le=1024)
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
     source: str | None = Field(default=None, exclude=True)

@@ -528,3 +528,47 @@ def test_adaptive_run_each_hammer_many_waiting_hosts_each_exactly_once() -> None
 
     assert WorkQueueRunner(32).run_each(work, 20_000) == {}
     assert len(runs) == 20_000 and set(runs.values()) == {1}
+
+
+# ---- the engine's `runner` setting ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mode", "in_caller", "in_workers"),
+    [("work_queue", True, False), ("threaded", False, True), ("serial", True, False)],
+)
+def test_runner_setting_picks_how_hosts_are_spread(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path, mode: str, in_caller: bool, in_workers: bool
+) -> None:
+    from nornflow.catalog import TaskInfo
+    from nornflow.engine import NornFlow
+    from nornflow.inventory import inventory_from_data
+    from nornflow.settings import Settings
+
+    monkeypatch.setattr(runners_module, "SLOW_HOST", 60.0)  # no host counts as waiting here
+    monkeypatch.setattr(runners_module, "WATCH_PERIOD", 60.0)
+    seen: set[str] = set()
+
+    def where(task: Task) -> Result:
+        seen.add(threading.current_thread().name)
+        return Result(host=task.host)
+
+    inventory = inventory_from_data({f"h{i:03d}": {} for i in range(200)})
+    nf = NornFlow(Settings(base_dir=tmp_path, runner=mode), inventory=inventory, workers=8)
+    nf.catalog.tasks["where"] = TaskInfo.of("where", where, "tests")
+    result = nf.run({"workflow": {"name": "w", "tasks": [{"name": "where"}]}})
+    assert result.exit_code == 0 and result.tasks[0].counts()["ok"] == 200
+    assert (threading.current_thread().name in seen) is in_caller
+    assert any(name.startswith("nornflow-worker-") for name in seen) is in_workers
+
+
+def test_an_unknown_runner_setting_is_an_error_naming_the_key(tmp_path: pathlib.Path) -> None:
+    from nornflow.exceptions import SettingsError
+    from nornflow.settings import Settings
+
+    path = tmp_path / "nornflow.yaml"
+    path.write_text("runner: fastest\n")
+    with pytest.raises(SettingsError) as info:
+        Settings.load(path)
+    assert info.value.key == "runner" and str(path) in str(info.value)
+    assert "work_queue" in str(info.value)
