@@ -13,9 +13,10 @@ index. nornflow's engine uses it, since it records each host's outcome column-wi
 Adaptive (the default): under the GIL, threads only help while hosts *wait*, and every hand-off between
 threads running Python costs (a 100,000-host no-op fan-out took ~60% longer on 20 threads than on one,
 on this project's 2-core VM). So the calling thread starts on the hosts itself and the pool joins in
-as soon as one host is slow (> 2 ms: it waited on a device) or nothing finished for 0.2 s (the caller
-is stuck, e.g. on a barrier with other hosts). I/O-bound runs get every worker after their first host;
-CPU-bound ones never pay for threads. Free-threaded builds (no GIL) always start every worker.
+as soon as hosts wait (a host slow by over 2 ms, confirmed on the next slow host by its CPU time: it
+spent the time not running, on a device) or nothing finished for 0.2 s (the caller is stuck, e.g. on a
+barrier with other hosts). I/O-bound runs get every worker after their second host; CPU-bound ones
+never pay for threads. Free-threaded builds (no GIL) always start every worker.
 
 Errors: ``Task.start`` already turns an exception raised by the task into a failed ``Result``. An exception
 raised outside that handling (e.g. by a processor) is kept for its host while the other hosts carry on;
@@ -79,6 +80,62 @@ def _shared_indices(count: int) -> tuple[Callable[[], int | None], deque[int]]:
     return take, queue
 
 
+def _thread_cpu_clock() -> Callable[[], float] | None:
+    """``time.thread_time`` where the platform has it (the calling thread's CPU time)."""
+    try:
+        time.thread_time()
+    except (AttributeError, OSError):
+        return None
+    return time.thread_time
+
+
+_THREAD_CPU = _thread_cpu_clock()
+#: After a slow host, how many hosts are timed precisely (CPU and wall) before calling it a fluke.
+_PROBES = 64
+
+
+def _inline_until_hosts_wait(
+    work: Callable[[int], object],
+    take: Callable[[], int | None],
+    stopped: Callable[[], bool],
+    errors: dict[int, BaseException],
+) -> bool:
+    """Run hosts in the calling thread; True as soon as they turn out to wait, False when none is left.
+
+    Each host costs one clock read. A host slower than :data:`SLOW_HOST` is only a hint (a page fault,
+    the machine busy elsewhere, another thread holding the GIL): the next hosts are then timed in CPU
+    too (a system call each), and the first slow one that spent over half the threshold *not* running
+    settles it. A host that is slow because it computes does not count: threads would not help it.
+    """
+    clock, cpu, slow = time.perf_counter, _THREAD_CPU, SLOW_HOST
+    probes = 0
+    used = 0.0
+    last = clock()
+    while not stopped():
+        index = take()
+        if index is None:
+            return False
+        probing = probes > 0
+        if probing:
+            probes -= 1
+            used = cpu() if cpu is not None else 0.0
+        try:
+            work(index)
+        except (KeyboardInterrupt, SystemExit) as exc:
+            errors[index] = exc
+            raise
+        except BaseException as exc:
+            errors[index] = exc
+        now = clock()
+        if now - last > slow:
+            if not probing:
+                probes = _PROBES
+            elif cpu is None or (now - last) - (cpu() - used) > slow / 2:
+                return True
+        last = now
+    return False
+
+
 class WorkQueueRunner:
     """Run a task over hosts with a fixed set of worker threads pulling from one shared work queue."""
 
@@ -88,9 +145,9 @@ class WorkQueueRunner:
         """Validate ``num_workers`` (an int >= 1); keep the optional ``stop_event`` and ``adaptive``.
 
         ``adaptive``: the calling thread starts on the hosts itself, and the other workers start as
-        soon as a host takes longer than :data:`SLOW_HOST` (it waited on a device, a sleep, a lock) or
-        no host finishes for :data:`WATCH_PERIOD`; fan-outs that never wait run at single-thread speed.
-        False starts every worker at once.
+        soon as hosts turn out to wait (over :data:`SLOW_HOST` not running: a device, a sleep, a lock)
+        or no host finishes for :data:`WATCH_PERIOD`; fan-outs that never wait run at single-thread
+        speed. False starts every worker at once.
         """
         if isinstance(num_workers, bool) or not isinstance(num_workers, int):
             raise ValueError(f"num_workers must be an integer >= 1, got {num_workers!r}")
@@ -214,10 +271,10 @@ class WorkQueueRunner:
 
         Under the GIL, threads only help while hosts wait, and every hand-off between threads running
         Python costs: a no-op fan-out over 100,000 hosts took 60% longer on 20 threads than on one. So
-        the calling thread runs hosts itself, timing each; the first host slower than
-        :data:`SLOW_HOST`, or a watchdog seeing no host taken for :data:`WATCH_PERIOD` (the calling
-        thread stuck, e.g. on a barrier with the other hosts), starts the pool, and the calling thread
-        carries on as one of its workers.
+        the calling thread runs hosts itself (:func:`_inline_until_hosts_wait`) until they turn out to
+        wait, or a watchdog sees no host taken for :data:`WATCH_PERIOD` (the calling thread stuck, e.g.
+        on a barrier with the other hosts); then the pool starts and the calling thread carries on as
+        one of its workers.
         """
         pool: list[threading.Thread] = []
         spawned = threading.Lock()
@@ -250,25 +307,9 @@ class WorkQueueRunner:
             watchdog = None  # no thread to be had: the calling thread still does the work
         try:
             stopped = self.stop_event.is_set if self.stop_event is not None else abort.is_set
-            clock, slow = time.perf_counter, SLOW_HOST
-            last = clock()
-            while not stopped():
-                index = take()
-                if index is None:
-                    break
-                try:
-                    work(index)
-                except (KeyboardInterrupt, SystemExit) as exc:
-                    errors[index] = exc
-                    raise
-                except BaseException as exc:
-                    errors[index] = exc
-                now = clock()
-                if now - last > slow:
-                    spawn()
-                    loop()  # the rest of the queue, side by side with the pool
-                    break
-                last = now
+            if _inline_until_hosts_wait(work, take, stopped, errors):
+                spawn()
+                loop()  # the rest of the queue, side by side with the pool
             done.set()
             if watchdog is not None:
                 watchdog.join()

@@ -572,3 +572,39 @@ def test_an_unknown_runner_setting_is_an_error_naming_the_key(tmp_path: pathlib.
         Settings.load(path)
     assert info.value.key == "runner" and str(path) in str(info.value)
     assert "work_queue" in str(info.value)
+
+
+@pytest.mark.parametrize(("cpu_follows_wall", "pool"), [(True, False), (False, True)])
+def test_adaptive_slow_hosts_start_the_pool_only_if_they_waited(
+    monkeypatch: pytest.MonkeyPatch, cpu_follows_wall: bool, pool: bool
+) -> None:
+    """Slow hosts that spent their time running (CPU) gain nothing from threads; slow hosts that spent
+    it waiting do. The thread CPU clock is faked so the verdict does not depend on the machine's load."""
+    monkeypatch.setattr(runners_module, "WATCH_PERIOD", 60.0)
+    monkeypatch.setattr(
+        runners_module, "_THREAD_CPU", time.perf_counter if cpu_follows_wall else (lambda: 0.0)
+    )
+    seen: set[str] = set()
+
+    def work(index: int) -> None:
+        seen.add(threading.current_thread().name)
+        if index % 10 == 0:
+            time.sleep(runners_module.SLOW_HOST * 2)
+
+    assert WorkQueueRunner(4).run_each(work, 300) == {}
+    assert any(name.startswith("nornflow-worker-") for name in seen) is pool
+
+
+def test_adaptive_one_slow_host_alone_is_a_hint_not_a_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A single stall (page fault, busy machine) is followed by precise timing of the next hosts; when
+    none of them is slow, the run stays on the calling thread."""
+    monkeypatch.setattr(runners_module, "WATCH_PERIOD", 60.0)
+    seen: set[str] = set()
+
+    def work(index: int) -> None:
+        seen.add(threading.current_thread().name)
+        if index == 5:
+            time.sleep(runners_module.SLOW_HOST * 3)
+
+    assert WorkQueueRunner(4).run_each(work, 500) == {}
+    assert seen == {threading.current_thread().name}
