@@ -389,14 +389,22 @@ class _Masker:
         """Host, group and default passwords and secret-named data and connection extras."""
         if not self.enabled:
             return
-        for host in [*inventory.hosts.values(), *inventory.groups.values(), inventory.defaults]:
-            if getattr(host, "password", None):
-                self.registry.add(host.password)
-            self.registry.collect(dict(host.data))
-            for options in (getattr(host, "connection_options", None) or {}).values():
-                if options.password:
-                    self.registry.add(options.password)
-                self.registry.collect(options.extras or {})
+        # Each object's own attributes (``object.__getattribute__``): Nornir's ``Host`` resolves a
+        # missing password through its groups on every read, and the groups and defaults are
+        # visited here anyway. One ``collect`` call walks all the data at once.
+        own = object.__getattribute__
+        passwords: list[Any] = []
+        data: list[Any] = []
+        for item in [*inventory.hosts.values(), *inventory.groups.values(), inventory.defaults]:
+            passwords.append(own(item, "password"))
+            data.append(own(item, "data"))
+            for options in (own(item, "connection_options") or {}).values():
+                passwords.append(options.password)
+                data.append(options.extras or {})
+        for password in passwords:
+            if password:
+                self.registry.add(password)
+        self.registry.collect(data)
 
     def learn_vars(self, engine: NornFlow, workflow_vars: Any, cli_vars: Any) -> None:
         """Secret-named variables of every layer: workflow, --vars, vars/defaults.yaml, environment."""

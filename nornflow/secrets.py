@@ -32,6 +32,7 @@ masked too. A hidden harmless value costs a ``--show-secrets``; a leaked passwor
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import re
@@ -84,7 +85,13 @@ _SCALARS = (str, bytes, int, float, type(None))
 
 def is_secret_key(key: object) -> bool:
     """True if ``key`` is a string naming a secret (password, token, community, ...)."""
-    return isinstance(key, str) and SECRET_KEY_PATTERN.search(key) is not None
+    return isinstance(key, str) and _secret_name(key)
+
+
+@functools.lru_cache(maxsize=16384)
+def _secret_name(key: str) -> bool:
+    # inventories repeat the same few keys on every host: 100,000 hosts are 100,000 searches otherwise
+    return SECRET_KEY_PATTERN.search(key) is not None
 
 
 def _masked_value(value: Any) -> Any:
@@ -252,7 +259,13 @@ class SecretRegistry:
             seen.add(id(obj))
             keep.append(obj)
             if isinstance(obj, Mapping):
-                stack.extend((value, secret or is_secret_key(key)) for key, value in obj.items())
+                for key, value in obj.items():
+                    under = secret or is_secret_key(key)
+                    if isinstance(value, _SCALARS):  # most values: no round trip through the stack
+                        if under:
+                            found.append(value)
+                    else:
+                        stack.append((value, under))
             elif isinstance(obj, tuple) and isinstance(getattr(obj, "_fields", None), tuple):
                 stack.extend((v, secret or is_secret_key(k)) for k, v in zip(obj._fields, obj, strict=False))
             elif isinstance(obj, list | tuple | set | frozenset):
