@@ -20,6 +20,10 @@ evaluated per host), ``filter`` is ``if: {managed: true}`` (an inventory-filter 
 With ``--sleep-ms`` the task sleeps (a device's latency) and the threaded modes report the achieved
 concurrency: ``N x T x latency / (wall x W)`` as a percentage of the ideal. ``--repeat N`` runs the modes
 N times round-robin and keeps each mode's best run. The last line of output is JSON with every figure.
+
+``cli-compiled`` runs ``nornflow run fleet`` as a user would on a terminal (``FORCE_COLOR=1``: progress
+bar and colours rendered, the output discarded) and is compared, whole command against whole command,
+with ``nornflow-compiled``.
 """
 
 from __future__ import annotations
@@ -328,6 +332,8 @@ def run_mode(mode: str, project: Path, args: argparse.Namespace) -> dict[str, An
             "--workers",
             str(workers),
         ]
+        # rendered as on a terminal (progress bar, colours), though the output itself is discarded
+        env["FORCE_COLOR"] = "1"
         code, wall, maxrss, _, _ = spawn(cmd, env, capture=False)
         figures.update(cmd_s=wall, peak_rss_kb=maxrss, exit_code=code)
         if code != 0:
