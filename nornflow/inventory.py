@@ -18,6 +18,7 @@ import gc
 import logging
 import os
 import pathlib
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -61,6 +62,18 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _MAP_TAGS = (None, "!", "tag:yaml.org,2002:map")
 _SEQ_TAGS = (None, "!", "tag:yaml.org,2002:seq")
 _MERGE = object()  # stands for the ``<<`` key while its mapping is being built
+
+# Plain scalars resolved without PyYAML's resolver and constructor (1.5-3 us each, most of the build):
+# YAML 1.1 booleans and nulls, and plain decimal integers. Everything else takes the full path, except
+# values that start with a digit and hold two dots (IP addresses, versions): no YAML 1.1 number or
+# timestamp has two, so they are strings. tests/test_inventory.py checks each against safe_load.
+_PLAIN_WORDS: dict[str, Any] = {
+    **dict.fromkeys(("yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"), True),
+    **dict.fromkeys(("no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"), False),
+    **dict.fromkeys(("", "~", "null", "Null", "NULL"), None),
+}
+_SLOW = object()
+_DECIMAL = re.compile(r"[-+]?(?:0|[1-9][0-9]*)").fullmatch
 
 
 @contextlib.contextmanager
@@ -158,8 +171,16 @@ def _build(loader: Any, file: str, lines: dict[Any, int]) -> Any:
         cls = event.__class__
         if cls is ScalarEvent:
             value = event.value
-            if event.tag is not None or (event.implicit[0] and value[:1] in needs_resolving):
+            if event.tag is not None:
                 value = _scalar(loader, event, file)
+            elif event.implicit[0] and value[:1] in needs_resolving:
+                fast = _PLAIN_WORDS.get(value, _SLOW)
+                if fast is not _SLOW:
+                    value = fast
+                elif _DECIMAL(value):
+                    value = int(value)
+                elif not (value[0].isdigit() and value.count(".") > 1):  # 10.0.0.1, 1.2.3: strings
+                    value = _scalar(loader, event, file)
             if event.anchor is not None:
                 anchors[event.anchor] = value
         elif cls is MappingStartEvent or cls is SequenceStartEvent:

@@ -548,3 +548,82 @@ def test_init_nornir_with_the_plugin_name(tmp_path: pathlib.Path) -> None:
     )
     assert list(nr.inventory.hosts) == ["core1", "edge1", "edge2", "bare"]
     assert nr.inventory.hosts["edge1"]["role"] == "edge"
+
+
+PLAIN_SCALARS = [
+    "0",
+    "-0",
+    "+12",
+    "7",
+    "012",
+    "0o17",
+    "0x1F",
+    "0b101",
+    "1_000",
+    "190:20:30",
+    "-12",
+    "+0",
+    "00",
+    "1.5",
+    "-1.5",
+    "12.",
+    ".5",
+    "1e3",
+    "1.0e+3",
+    "6.8523015e+5",
+    ".inf",
+    "-.Inf",
+    ".nan",
+    "1:20.5",
+    "1.2.3",
+    "10.0.0.1",
+    "0.0.0.0",
+    "1.2.3e4",
+    "1..2",
+    "-1.2.3",
+    "+1.2.3",
+    "2001-12-14",
+    "2001.12.14",
+    "2001-12-14t21:59:43.10-05:00",
+    "2001-12-14 21:59:43.10 -5",
+    "1.2.3-rc1",
+    "12:30:45",
+    "yes",
+    "No",
+    "ON",
+    "off",
+    "True",
+    "FALSE",
+    "y",
+    "n",
+    "tRUE",
+    "~",
+    "null",
+    "Null",
+    "NULL",
+    "nil",
+    "",
+    "none",
+    "=",
+    "<<x",
+    "site0",
+    "SN0001",
+    "-",
+    "-x",
+    "+",
+    "_1",
+    "1_",
+    "0_1",
+]
+
+
+@pytest.mark.parametrize("value", PLAIN_SCALARS)
+def test_plain_scalar_fast_paths_resolve_exactly_like_safe_load(value: str) -> None:
+    for text in (f"k: {value}\n", f"k: [{value}]\n" if value else "k: []\n", f"k:\n  - {value}\n"):
+        try:
+            expected = yaml.safe_load(text)
+        except yaml.YAMLError:  # "k: -", "k: =": refused by both, ours with the file and line
+            with pytest.raises(InventoryError, match=r"f\.yaml:\d+:\d+"):
+                inventory_module._parse(text, "f.yaml", {})
+            continue
+        assert _same(inventory_module._parse(text, "f.yaml", {}), expected), text
