@@ -19,7 +19,7 @@ hook_dirs: [hooks]
 vars_dir: vars
 failure_strategy: skip-failed   # or fail-fast, run-all
 dry_run: false
-runner: work_queue       # or threaded (all workers at once), serial
+runner: work_queue   # or threaded (every worker at once), serial
 workers: 20
 """,
     "inventory/hosts.yaml": """\
