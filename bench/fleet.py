@@ -295,6 +295,7 @@ def child_env(hot_path: str) -> dict[str, str]:
     elif hot_path == "compiled":
         env["NORNFLOW_REQUIRE_EXTENSIONS"] = "1"
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["NORNFLOW_NO_CACHE"] = "1"  # every mode parses the inventory: "load s" stays comparable
     return env
 
 

@@ -44,6 +44,7 @@ from yaml.events import (
     StreamEndEvent,
 )
 
+from nornflow import inventory_cache
 from nornflow.exceptions import InventoryError
 
 __all__ = ["YAMLInventory", "inventory_from_data", "load_inventory"]
@@ -262,12 +263,17 @@ def _read(path: pathlib.Path, encoding: str, what: str, required: bool) -> tuple
         return None, {}
     except OSError as exc:
         raise InventoryError(f"cannot read {what} file: {exc.strerror or exc}", file=file) from None
-    try:
-        stream = raw.decode(encoding)
-    except (UnicodeDecodeError, LookupError) as exc:
-        raise InventoryError(f"cannot decode {what} file as {encoding}: {exc}", file=file) from None
-    lines: dict[Any, int] = {}
-    data = _parse(stream, file, lines)
+    cached = inventory_cache.load(raw, encoding)
+    if cached is not None:
+        data, lines = cached
+    else:
+        try:
+            stream = raw.decode(encoding)
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise InventoryError(f"cannot decode {what} file as {encoding}: {exc}", file=file) from None
+        lines = {}
+        data = _parse(stream, file, lines)
+        inventory_cache.store(raw, encoding, data, lines)
     if data is None or data == {}:
         logger.warning("'%s' is empty or contains only comments, defaulting to empty %s.", file, what)
         return {}, lines

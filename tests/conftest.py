@@ -72,3 +72,15 @@ def _isolated_registry():
     yield
     HOOK_REGISTRY.clear()
     HOOK_REGISTRY.update(before)
+
+
+@pytest.fixture(scope="session")
+def _inventory_cache_root(tmp_path_factory: pytest.TempPathFactory):
+    return tmp_path_factory.mktemp("inventory-cache")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_inventory_cache(_inventory_cache_root, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests (and the CLI processes they start) never read or write the user's inventory cache."""
+    monkeypatch.setenv("NORNFLOW_CACHE_DIR", str(_inventory_cache_root))
+    monkeypatch.delenv("NORNFLOW_NO_CACHE", raising=False)
