@@ -12,6 +12,8 @@ load). Entries live in ``$NORNFLOW_CACHE_DIR``, else ``$XDG_CACHE_HOME/nornflow/
 turns the cache off. A cache that cannot be read or written (read-only home, full disk, a corrupt or
 foreign file) is skipped with a debug log record: it only ever costs the parse it would have saved.
 Writes are atomic (a temporary file renamed into place), so concurrent runs never see half an entry.
+Inventories hold passwords, so entries are created readable by their owner only (0600, in a 0700
+directory), like the files in ``~/.ssh``.
 """
 
 from __future__ import annotations
@@ -114,8 +116,11 @@ def store(raw: bytes, encoding: str, data: Any, lines: dict[Any, int]) -> bool:
         return False
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_bytes(blob)
+        # Inventories hold passwords: the entries are the owner's alone, as private as ~/.ssh
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(blob)
         os.replace(temporary, path)
     except OSError as exc:
         logger.debug("cannot write the inventory cache entry %s: %s", path, exc)

@@ -144,3 +144,13 @@ def test_only_the_most_recently_used_entries_are_kept(cache, tmp_path, monkeypat
         for entry in cache.glob("*.marshal"):  # mtimes one second apart, oldest first
             os.utime(entry, (entry.stat().st_atime, entry.stat().st_mtime - 1))
     assert len(list(cache.glob("*.marshal"))) == 3
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_entries_are_private_to_their_owner(cache, tmp_path) -> None:
+    """Inventories hold passwords: a cached copy must not be readable by other users."""
+    path = tmp_path / "hosts.yaml"
+    path.write_text("r1:\n  password: s3cret-enable\n")
+    load_inventory(path)
+    (entry,) = cache.glob("*.marshal")
+    assert entry.stat().st_mode & 0o077 == 0 and cache.stat().st_mode & 0o077 == 0
