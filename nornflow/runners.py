@@ -55,7 +55,8 @@ __all__ = ["WorkQueueRunner"]
 #: Threads only pay off when hosts wait: with the GIL, threads running Python code take turns, and each
 #: hand-off costs (a 100,000-host no-op fan-out took 60% longer on 20 threads than on one).
 _GIL = bool(getattr(sys, "_is_gil_enabled", lambda: True)())
-#: Adaptive runs start their worker threads once one host took longer than this (seconds): it waited.
+#: A host slower than this (seconds) hints that hosts wait; adaptive runs start their worker threads
+#: when the next slow host confirms it (it spent over half of this not running).
 SLOW_HOST = 0.002
 #: ... or once the calling thread made no progress for this long (stuck on one host; a safety net that
 #: wakes rarely, as every wake-up takes the GIL from the running host).
