@@ -36,6 +36,7 @@ started are absent from the ``AggregatedResult`` and the caller reports them as 
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import threading
 import time
@@ -95,20 +96,22 @@ _THREAD_CPU = _thread_cpu_clock()
 _PROBES = 64
 
 
-def _inline_until_hosts_wait(
+def _run_inline(
     work: Callable[[int], object],
     take: Callable[[], int | None],
     stopped: Callable[[], bool],
     errors: dict[int, BaseException],
+    slow: float | None,
 ) -> bool:
     """Run hosts in the calling thread; True as soon as they turn out to wait, False when none is left.
 
-    Each host costs one clock read. A host slower than :data:`SLOW_HOST` is only a hint (a page fault,
-    the machine busy elsewhere, another thread holding the GIL): the next hosts are then timed in CPU
-    too (a system call each), and the first slow one that spent over half the threshold *not* running
-    settles it. A host that is slow because it computes does not count: threads would not help it.
+    ``slow`` None: never look (the serial path). Otherwise each host costs one clock read, and a host
+    slower than ``slow`` seconds is only a hint (a page fault, the machine busy elsewhere, another
+    thread holding the GIL): the next hosts are then timed in CPU too (a system call each), and the
+    first slow one that spent over half of ``slow`` *not* running settles it. A host that is slow
+    because it computes does not count: threads would not help it.
     """
-    clock, cpu, slow = time.perf_counter, _THREAD_CPU, SLOW_HOST
+    clock, cpu = time.perf_counter, _THREAD_CPU
     probes = 0
     used = 0.0
     last = clock()
@@ -127,6 +130,8 @@ def _inline_until_hosts_wait(
             raise
         except BaseException as exc:
             errors[index] = exc
+        if slow is None:
+            continue
         now = clock()
         if now - last > slow:
             if not probing:
@@ -135,6 +140,22 @@ def _inline_until_hosts_wait(
                 return True
         last = now
     return False
+
+
+def _never() -> bool:
+    return False
+
+
+def _start_workers(loop: Callable[[], None], numbers: range, started: list[threading.Thread]) -> None:
+    """Start a daemon thread on ``loop`` per number, into ``started``; stop at the first that fails
+    ("can't start new thread": carry on with the workers there are)."""
+    for number in numbers:
+        thread = threading.Thread(target=loop, name=f"nornflow-worker-{number}", daemon=True)
+        try:
+            thread.start()
+        except RuntimeError:
+            return
+        started.append(thread)
 
 
 class WorkQueueRunner:
@@ -183,8 +204,9 @@ class WorkQueueRunner:
         """
         errors: dict[int, BaseException] = {}
         workers = min(self.num_workers, count)
-        if workers <= 1:
-            self._serial(work, count, errors)  # fast path: no thread, no queue
+        if workers <= 1:  # fast path: no thread, no queue
+            stopped = self.stop_event.is_set if self.stop_event is not None else _never
+            _run_inline(work, functools.partial(next, iter(range(count)), None), stopped, errors, None)
             return errors
         abort = threading.Event()
         take, queue = _shared_indices(count)
@@ -194,19 +216,6 @@ class WorkQueueRunner:
         else:
             self._run_threads(loop, workers, abort)
         return errors
-
-    def _serial(self, work: Callable[[int], object], count: int, errors: dict[int, BaseException]) -> None:
-        stopped = self.stop_event.is_set if self.stop_event is not None else None
-        for index in range(count):
-            if stopped is not None and stopped():
-                return
-            try:
-                work(index)
-            except (KeyboardInterrupt, SystemExit) as exc:
-                errors[index] = exc
-                raise
-            except BaseException as exc:
-                errors[index] = exc
 
     def _make_worker(
         self,
@@ -242,13 +251,7 @@ class WorkQueueRunner:
         """Start ``workers`` threads on ``work`` and join them; never leave them taking hosts on exit."""
         threads: list[threading.Thread] = []
         try:
-            for number in range(workers):
-                thread = threading.Thread(target=work, name=f"nornflow-worker-{number}", daemon=True)
-                try:
-                    thread.start()
-                except RuntimeError:  # "can't start new thread": carry on with the workers we have
-                    break
-                threads.append(thread)
+            _start_workers(work, range(workers), threads)
             if not threads:
                 work()  # not even one thread: run the hosts in the calling thread rather than fail
             for thread in threads:
@@ -272,7 +275,7 @@ class WorkQueueRunner:
 
         Under the GIL, threads only help while hosts wait, and every hand-off between threads running
         Python costs: a no-op fan-out over 100,000 hosts took 60% longer on 20 threads than on one. So
-        the calling thread runs hosts itself (:func:`_inline_until_hosts_wait`) until they turn out to
+        the calling thread runs hosts itself (:func:`_run_inline`) until they turn out to
         wait, or a watchdog sees no host taken for :data:`WATCH_PERIOD` (the calling thread stuck, e.g.
         on a barrier with the other hosts); then the pool starts and the calling thread carries on as
         one of its workers.
@@ -282,15 +285,8 @@ class WorkQueueRunner:
         done = threading.Event()
 
         def spawn() -> None:
-            if not spawned.acquire(blocking=False):
-                return  # somebody else did, or is doing, it
-            for number in range(1, workers):
-                thread = threading.Thread(target=loop, name=f"nornflow-worker-{number}", daemon=True)
-                try:
-                    thread.start()
-                except RuntimeError:  # "can't start new thread": carry on with what we have
-                    break
-                pool.append(thread)
+            if spawned.acquire(blocking=False):  # else somebody else did, or is doing, it
+                _start_workers(loop, range(1, workers), pool)
 
         def watch() -> None:
             left = len(queue)
@@ -308,7 +304,7 @@ class WorkQueueRunner:
             watchdog = None  # no thread to be had: the calling thread still does the work
         try:
             stopped = self.stop_event.is_set if self.stop_event is not None else abort.is_set
-            if _inline_until_hosts_wait(work, take, stopped, errors):
+            if _run_inline(work, take, stopped, errors, SLOW_HOST):
                 spawn()
                 loop()  # the rest of the queue, side by side with the pool
             done.set()

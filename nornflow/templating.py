@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import jinja2
@@ -91,10 +91,10 @@ def _undefined_name(exc: UndefinedError) -> str | None:
     return match.group(1) if match else None
 
 
-def _render_into(template: jinja2.Template, ctx: Any) -> str:
-    """Run a compiled template in ``ctx``; every failure becomes a :class:`TemplateError`."""
+def _render_into(root: Callable[[Any], Iterator[str]], ctx: Any) -> str:
+    """Run a template's compiled root function in ``ctx``; every failure becomes a :class:`TemplateError`."""
     try:
-        return concat(template.root_render_func(ctx))
+        return concat(root(ctx))
     except UndefinedError as exc:
         raise TemplateError(str(exc), _undefined_name(exc)) from None
     except TemplateError:
@@ -135,15 +135,7 @@ class Expression:
         ctx.name = None
         ctx.globals_keys = _NO_KEYS
         ctx.blocks = {}
-        try:
-            for _ in self._root(ctx):
-                pass
-        except UndefinedError as exc:
-            raise TemplateError(str(exc), _undefined_name(exc)) from None
-        except TemplateError:
-            raise
-        except Exception as exc:
-            raise TemplateError(f"{type(exc).__name__}: {exc}") from None
+        _render_into(self._root, ctx)  # renders nothing: the value lands in ``ctx.vars``
         value = ctx.vars["__nf_value"]
         if isinstance(value, jinja2.Undefined):
             try:
@@ -174,7 +166,7 @@ class _Text:
     def evaluate(self, context: Mapping[str, Any]) -> Any:
         """Render against ``context`` (any mapping; it is not copied)."""
         ctx = self._template.new_context(context, shared=True)  # type: ignore[arg-type]
-        return _render_into(self._template, ctx)
+        return _render_into(self._template.root_render_func, ctx)
 
 
 def compile_expression(source: str) -> Expression:
