@@ -13,7 +13,7 @@ import logging
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +149,20 @@ def _hook_label(hook: str | None) -> str:
     return escape(f" [hook {hook}]") if hook else ""
 
 
+class _PolledProgress(Progress):
+    """A progress bar that reads its count from the running task at each refresh (8 per second, in
+    rich's refresh thread), so the hosts themselves never report to it."""
+
+    bar: Any = None
+    done: Callable[[], int] | None = None
+
+    def get_renderables(self) -> Iterable[Any]:
+        """Update the count, then render as usual."""
+        if self.done is not None and self.bar is not None:
+            self.update(self.bar, completed=self.done())
+        yield from super().get_renderables()
+
+
 class ConsoleReporter(Reporter):
     """Human output: per-host lines for small runs, a progress bar for large ones, failures always."""
 
@@ -161,10 +175,8 @@ class ConsoleReporter(Reporter):
         #: called with (task, result, payloads_shown) before a task's results are printed, to learn
         #: the secrets they hold
         self.learn = learn or (lambda task, result, shown: None)
-        self.per_host = False
-        self._progress: Progress | None = None
-        self._bar: Any = None
-        self._done = 0
+        self._bar_wanted = False
+        self._progress: _PolledProgress | None = None
         self._lock = threading.Lock()
         self._detail = True
 
@@ -172,7 +184,7 @@ class ConsoleReporter(Reporter):
         """Print the header; choose per-host lines or a progress bar by run size."""
         n_tasks = len(workflow.tasks)
         self._detail = self.verbose or len(hosts) * n_tasks <= PER_HOST_LINES_LIMIT
-        self.per_host = not self._detail and self.console.is_terminal
+        self._bar_wanted = not self._detail and self.console.is_terminal
         title = f"[bold]workflow[/] {escape(workflow.name)}: {n_tasks} task(s) on {len(hosts)} host(s)"
         self.console.print(title)
         if workflow.description:
@@ -183,9 +195,8 @@ class ConsoleReporter(Reporter):
         if self._detail:
             self.console.rule(f"[bold]{index + 1}. {escape(task.name)}[/]", align="left")
             return
-        if self.per_host:
-            self._done = 0
-            self._progress = Progress(
+        if self._bar_wanted:
+            self._progress = _PolledProgress(
                 TextColumn(f"{index + 1}. {escape(task.name)}"),
                 BarColumn(),
                 MofNCompleteColumn(),
@@ -194,14 +205,15 @@ class ConsoleReporter(Reporter):
                 transient=True,
                 refresh_per_second=8,
             )
-            self._progress.start()
-            self._bar = self._progress.add_task(task.name, total=hosts)
+            self._progress.bar = self._progress.add_task(task.name, total=hosts)
 
-    def host_completed(self, task: TaskModel, host: str, code: int) -> None:
-        """Advance the progress bar (cheap: the bar refreshes itself a few times per second)."""
-        self._done += 1
-        if self._done % 256 == 0 and self._progress is not None:
-            self._progress.update(self._bar, completed=self._done)
+    def task_running(self, task: TaskModel, result: TaskResult) -> None:
+        """Start the progress bar: it counts the finished hosts in ``result`` at each refresh."""
+        progress = self._progress
+        if progress is not None:
+            total = result.pending()
+            progress.done = lambda: total - result.pending()
+            progress.start()
 
     def task_completed(self, task: TaskModel, result: TaskResult) -> None:
         """Per-host lines (small runs) or a one-line summary, then every failure."""

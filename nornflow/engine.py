@@ -69,7 +69,8 @@ class Reporter:
     """Receives run events (the CLI's console output implements it). Every method is optional.
 
     ``host_completed`` is called from worker threads and only when ``per_host`` is true, so a
-    reporter that only needs task-level events costs nothing per host.
+    reporter that only needs task-level events costs nothing per host. A progress display does not
+    need it either: ``task_running`` hands over the task's live result to poll.
     """
 
     per_host: bool = False
@@ -79,6 +80,10 @@ class Reporter:
 
     def task_started(self, task: TaskModel, index: int, hosts: int) -> None:
         """Task number ``index`` starts on ``hosts`` active hosts."""
+
+    def task_running(self, task: TaskModel, result: TaskResult) -> None:
+        """The task's hosts start; ``result`` fills in as they finish (``result.pending()`` counts
+        down), so a display can poll it at its own pace instead of taking an event per host."""
 
     def host_completed(self, task: TaskModel, host: str, code: int) -> None:
         """One host finished a task (``code`` is a ``nornflow.results`` status code)."""
@@ -455,6 +460,7 @@ class NornFlow:
                     active.append(host)
                     positions.append(i)
         reporter.task_started(model, tr.task_index, len(active))
+        reporter.task_running(model, tr)
         run = None if dispatcher.empty else dispatcher.begin_run(model)
         started = time.perf_counter()
         try:

@@ -135,6 +135,10 @@ class TaskResult:
     def __getitem__(self, host: str) -> HostTaskResult:
         return self.host_result(self.index[host])
 
+    def pending(self) -> int:
+        """How many hosts have no outcome yet (while the task runs: those still to finish)."""
+        return self.codes.count(NOT_RUN)
+
     def __iter__(self) -> Iterator[HostTaskResult]:
         return (self.host_result(i) for i in range(len(self.hosts)))
 

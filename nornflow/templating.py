@@ -95,12 +95,17 @@ def _render_into(root: Callable[[Any], Iterator[str]], ctx: Any) -> str:
     """Run a template's compiled root function in ``ctx``; every failure becomes a :class:`TemplateError`."""
     try:
         return concat(root(ctx))
-    except UndefinedError as exc:
-        raise TemplateError(str(exc), _undefined_name(exc)) from None
-    except TemplateError:
-        raise
     except Exception as exc:
-        raise TemplateError(f"{type(exc).__name__}: {exc}") from None
+        raise _as_template_error(exc) from None
+
+
+def _as_template_error(exc: Exception) -> TemplateError:
+    """What a failure while rendering becomes: a :class:`TemplateError` naming any undefined name."""
+    if isinstance(exc, TemplateError):
+        return exc
+    if isinstance(exc, UndefinedError):
+        return TemplateError(str(exc), _undefined_name(exc))
+    return TemplateError(f"{type(exc).__name__}: {exc}")
 
 
 class Expression:
@@ -135,7 +140,11 @@ class Expression:
         ctx.name = None
         ctx.globals_keys = _NO_KEYS
         ctx.blocks = {}
-        _render_into(self._root, ctx)  # renders nothing: the value lands in ``ctx.vars``
+        try:
+            for _ in self._root(ctx):  # renders nothing: the value lands in ``ctx.vars``
+                pass
+        except Exception as exc:
+            raise _as_template_error(exc) from None
         value = ctx.vars["__nf_value"]
         if isinstance(value, jinja2.Undefined):
             try:
