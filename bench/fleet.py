@@ -231,9 +231,9 @@ def child_nornir(project: Path, tasks: int, workers: int) -> dict[str, Any]:
 def child_engine(project: Path, tasks: int, workers: int) -> dict[str, Any]:
     """The quiet engine API: ``NornFlow(settings, workers=W).run("fleet")`` with no reporter."""
     from nornflow import _hotpath
-    from nornflow.engine import NornFlow
     from nornflow.hooks.registry import HOOK_REGISTRY
-    from nornflow.results import CHANGED, OK
+    from nornflow.run.engine import NornFlow
+    from nornflow.run.results import CHANGED, OK
 
     t0 = time.perf_counter()
     nf = NornFlow(project / "nornflow.yaml", workers=workers)

@@ -12,19 +12,19 @@ from nornflow._version import __version__
 from nornflow.exceptions import NornFlowError
 
 if TYPE_CHECKING:
-    from nornflow.engine import NornFlow
-    from nornflow.results import WorkflowResult
+    from nornflow.run.engine import NornFlow
+    from nornflow.run.results import WorkflowResult
 
 __all__ = ["NornFlow", "NornFlowError", "WorkflowResult", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "NornFlow":
-        from nornflow.engine import NornFlow
+        from nornflow.run.engine import NornFlow
 
         return NornFlow
     if name == "WorkflowResult":
-        from nornflow.results import WorkflowResult
+        from nornflow.run.results import WorkflowResult
 
         return WorkflowResult
     raise AttributeError(f"module 'nornflow' has no attribute {name!r}")

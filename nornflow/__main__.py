@@ -15,7 +15,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         sys.stdout.write(f"nornflow {__version__} (hot path: {_hotpath.IMPLEMENTATION})\n")
         raise SystemExit(0)
-    from nornflow.cli import main as cli_main
+    from nornflow.cli.app import main as cli_main
 
     cli_main(args)
 

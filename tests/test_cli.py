@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from nornflow.cli import app
-from nornflow.project import create_project
+from nornflow.cli.app import app
+from nornflow.cli.project import create_project
 
 runner = CliRunner()
 
@@ -336,7 +336,7 @@ def test_debug_shows_a_traceback_without_locals(project: Path):
 
 def test_bundled_demo_is_the_init_template():
     """examples/demo (README's first command) must stay identical to what `nornflow init` creates."""
-    from nornflow.project import TEMPLATE
+    from nornflow.cli.project import TEMPLATE
 
     demo = Path(__file__).resolve().parent.parent / "examples" / "demo"
     for name, content in TEMPLATE.items():
@@ -350,10 +350,10 @@ def test_the_progress_bar_polls_the_running_task_instead_of_per_host_events(tmp_
 
     from rich.console import Console
 
-    from nornflow.cli import PER_HOST_LINES_LIMIT, ConsoleReporter
-    from nornflow.engine import NornFlow
+    from nornflow.cli.app import PER_HOST_LINES_LIMIT, ConsoleReporter
     from nornflow.inventory import inventory_from_data
-    from nornflow.results import NOT_RUN, OK
+    from nornflow.run.engine import NornFlow
+    from nornflow.run.results import NOT_RUN, OK
     from nornflow.settings import Settings
 
     out = io.StringIO()

@@ -33,7 +33,7 @@ from nornir.core.plugins.connections import ConnectionPluginRegister
 from typer.testing import CliRunner
 from typer.testing import Result as CliResult
 
-from nornflow.cli import app
+from nornflow.cli.app import app
 from nornflow.contrib.fakenos_lab import FakeLab
 
 pytestmark = pytest.mark.fakenos

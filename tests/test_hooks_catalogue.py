@@ -14,11 +14,11 @@ import pytest
 from nornir.core.task import Result, Task
 from typer.testing import CliRunner
 
-from nornflow.cli import app
-from nornflow.engine import NornFlow
+from nornflow.cli.app import app
+from nornflow.cli.project import create_project
 from nornflow.exceptions import HookValidationError
 from nornflow.inventory import inventory_from_data
-from nornflow.project import create_project
+from nornflow.run.engine import NornFlow
 from nornflow.settings import Settings
 
 # -- tasks used by the workflows (referenced by dotted path) ---------------------------------------

@@ -18,9 +18,9 @@ from nornir.core.inventory import Inventory
 from nornir.core.plugins.inventory import InventoryPluginRegister
 from nornir.plugins.inventory import SimpleInventory
 
-from nornflow import inventory as inventory_module
 from nornflow.exceptions import InventoryError
 from nornflow.inventory import YAMLInventory, load_inventory
+from nornflow.inventory import plugin as inventory_module
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -8,9 +8,9 @@ import pathlib
 
 import pytest
 
-from nornflow import inventory as inventory_module
-from nornflow import inventory_cache
+from nornflow.inventory import cache as inventory_cache
 from nornflow.inventory import load_inventory
+from nornflow.inventory import plugin as inventory_module
 
 
 @pytest.fixture

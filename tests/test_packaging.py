@@ -77,7 +77,8 @@ def test_pyproject_declares_the_entry_points():
     assert project["requires-python"] == ">=3.11"
     assert project["scripts"]["nornflow"] == "nornflow.__main__:main"
     assert (
-        project["entry-points"]["nornir.plugins.runners"]["work_queue"] == "nornflow.runners:WorkQueueRunner"
+        project["entry-points"]["nornir.plugins.runners"]["work_queue"]
+        == "nornflow.run.runners:WorkQueueRunner"
     )
     assert any(req.startswith("Cython>=3.1") for req in meta["build-system"]["requires"])
     for dep in ("nornir", "pydantic", "pyyaml", "jinja2", "typer", "rich"):

@@ -19,13 +19,13 @@ from nornir.core.inventory import Inventory
 from nornir.core.task import Result, Task
 
 from nornflow import _hotpath
-from nornflow.catalog import TaskInfo
-from nornflow.engine import NornFlow
 from nornflow.hooks.base import PostRunHook, PreRunHook
 from nornflow.hooks.builtins.output import OutputHook
 from nornflow.hooks.registry import register_hook
 from nornflow.inventory import inventory_from_data
+from nornflow.run.engine import NornFlow
 from nornflow.settings import Settings
+from nornflow.workflow.catalog import TaskInfo
 
 N_HOSTS = 20_000
 WORKERS = 64

@@ -18,10 +18,10 @@ import yaml
 from nornir.core.task import Result, Task
 from typer.testing import CliRunner
 
-from nornflow.cli import app
+from nornflow.cli.app import app
+from nornflow.cli.project import create_project
 from nornflow.hooks.base import PostRunHook, PreRunHook
 from nornflow.hooks.registry import register_hook
-from nornflow.project import create_project
 
 runner = CliRunner()
 HOSTS = ["r1", "r2", "sw1", "fw1"]  # inventory order of the init project
@@ -264,8 +264,8 @@ def exits(task: Task) -> Result:
 
 
 def test_a_task_calling_sys_exit_fails_only_its_host(impl, tmp_path):
-    from nornflow.engine import NornFlow
     from nornflow.inventory import inventory_from_data
+    from nornflow.run.engine import NornFlow
     from nornflow.settings import Settings
 
     inv = inventory_from_data({name: {} for name in ("r1", "r2", "r3")})
@@ -281,8 +281,8 @@ def test_a_task_calling_sys_exit_fails_only_its_host(impl, tmp_path):
 def test_a_broken_host_step_is_reported_failed_never_not_run(impl, tmp_path, monkeypatch):
     """If the per-host step itself raised (a nornflow bug), the runner keeps the exception: the engine
     must report that host failed and exit 1, not show it as 'not run' and exit 0."""
-    from nornflow.engine import NornFlow
     from nornflow.inventory import inventory_from_data
+    from nornflow.run.engine import NornFlow
     from nornflow.settings import Settings
 
     original = NornFlow._make_step

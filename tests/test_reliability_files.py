@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from nornflow.engine import NornFlow
 from nornflow.inventory import inventory_from_data
-from nornflow.results import WorkflowResult
+from nornflow.run.engine import NornFlow
+from nornflow.run.results import WorkflowResult
 from nornflow.settings import Settings
 
 HOSTS = ["r1", "r2", "r3"]

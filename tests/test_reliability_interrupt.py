@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nornflow.project import create_project
+from nornflow.cli.project import create_project
 
 N_HOSTS = 40
 SLOW_TASK = """\

@@ -14,12 +14,12 @@ from typing import Any
 from nornir.core.task import Result, Task
 
 from nornflow import _hotpath
-from nornflow.catalog import TaskInfo
-from nornflow.engine import NornFlow
 from nornflow.hooks.base import PostRunHook
 from nornflow.hooks.registry import register_hook
 from nornflow.inventory import inventory_from_data
+from nornflow.run.engine import NornFlow
 from nornflow.settings import Settings
+from nornflow.workflow.catalog import TaskInfo
 
 RUNS = 200
 #: Growth allowed between run 20 and run 200: caches of the interpreter and libraries still warming up

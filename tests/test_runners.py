@@ -19,8 +19,8 @@ from nornir.core.plugins.runners import RunnersPluginRegister
 from nornir.core.task import AggregatedResult, MultiResult, Result, Task
 from nornir.plugins.runners import SerialRunner, ThreadedRunner
 
-from nornflow import runners as runners_module
-from nornflow.runners import WorkQueueRunner
+from nornflow.run import runners as runners_module
+from nornflow.run.runners import WorkQueueRunner
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -368,7 +368,7 @@ def test_defaults() -> None:
 def test_entry_point_is_declared() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     entry = project["entry-points"]["nornir.plugins.runners"]["work_queue"]
-    assert entry == "nornflow.runners:WorkQueueRunner"
+    assert entry == "nornflow.run.runners:WorkQueueRunner"
     module, _, name = entry.partition(":")
     assert getattr(__import__(module, fromlist=[name]), name) is WorkQueueRunner
 
@@ -540,10 +540,10 @@ def test_adaptive_run_each_hammer_many_waiting_hosts_each_exactly_once() -> None
 def test_runner_setting_picks_how_hosts_are_spread(
     monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path, mode: str, in_caller: bool, in_workers: bool
 ) -> None:
-    from nornflow.catalog import TaskInfo
-    from nornflow.engine import NornFlow
     from nornflow.inventory import inventory_from_data
+    from nornflow.run.engine import NornFlow
     from nornflow.settings import Settings
+    from nornflow.workflow.catalog import TaskInfo
 
     monkeypatch.setattr(runners_module, "SLOW_HOST", 60.0)  # no host counts as waiting here
     monkeypatch.setattr(runners_module, "WATCH_PERIOD", 60.0)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from nornflow.catalog import import_file
 from nornflow.exceptions import HookImportError, HookRegistrationError
+from nornflow.workflow.catalog import import_file
 
 __all__ = ["load_hook_dirs"]
 

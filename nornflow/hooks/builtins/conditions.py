@@ -43,7 +43,7 @@ class IfHook(PreRunHook):
                 raise ValueError("condition must not be empty")
             self._expression = compile_expression(value)
         elif isinstance(value, Mapping):
-            from nornflow.filters import FILTERS, validate_filters
+            from nornflow.inventory.filters import FILTERS, validate_filters
 
             if len(value) != 1:
                 raise ValueError(
@@ -74,7 +74,7 @@ class IfHook(PreRunHook):
 
     def _run_hook(self, task_model: Any, host: Any, vars_mgr: Any) -> bool:
         if self._filter is not None:
-            from nornflow.filters import host_matches
+            from nornflow.inventory.filters import host_matches
 
             ok = host_matches(host, self._filter)
         else:

@@ -24,11 +24,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from nornflow._version import __version__
-from nornflow.engine import NornFlow, Reporter, parse_assignments
 from nornflow.exceptions import NornFlowError
 from nornflow.models.task import TaskModel
 from nornflow.models.workflow import FailureStrategy, WorkflowModel
-from nornflow.results import FAILED, TaskResult, WorkflowResult
+from nornflow.run.engine import NornFlow, Reporter, parse_assignments
+from nornflow.run.results import FAILED, TaskResult, WorkflowResult
 from nornflow.secrets import SecretMaskingFilter, SecretRegistry, is_secret_key, mask_data
 from nornflow.settings import Settings, find_settings
 
@@ -303,7 +303,7 @@ def init(
     force: bool = typer.Option(False, "--force", help="Overwrite existing files."),
 ) -> None:
     """Create a project that runs at once, offline (inventory, tasks, a sample workflow)."""
-    from nornflow.project import create_project
+    from nornflow.cli.project import create_project
 
     try:
         written = create_project(directory, force=force)
@@ -540,7 +540,7 @@ def _module_file(cls: type) -> str:
 @show_app.command("workflows")
 def show_workflows(project: Path | None = _PROJECT, settings_file: Path | None = _SETTINGS) -> None:
     """List the workflows in the project's workflow dirs."""
-    from nornflow.loader import load_workflow_file
+    from nornflow.workflow.loader import load_workflow_file
 
     try:
         engine = _engine(project, settings_file)

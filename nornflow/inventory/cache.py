@@ -3,7 +3,7 @@
 Parsing a 100,000-host ``hosts.yaml`` (16 MB) takes ~3 s, most of it in libyaml's event stream; reading
 back the parsed data with :mod:`marshal` takes ~0.5 s. Entries are keyed by the SHA-256 of the file's
 bytes, its encoding, and the versions of Python, PyYAML and this parser (the source of
-``nornflow/inventory.py``), so a cached entry can never be stale: any edit to the file, or an upgrade,
+``nornflow/inventory/plugin.py``), so a cached entry can never be stale: any edit to the file, or an upgrade,
 is a miss.
 
 Only files of at least :data:`MIN_BYTES` are cached (smaller ones parse faster than they hash and
@@ -45,7 +45,7 @@ _SUFFIX = ".marshal"
 
 def _salt() -> bytes:
     """What, besides the file, decides the parsed result: Python, PyYAML and the parser's source."""
-    parser = pathlib.Path(__file__).with_name("inventory.py")
+    parser = pathlib.Path(__file__).with_name("plugin.py")
     try:
         source = parser.read_bytes()
     except OSError:  # e.g. a zipped install: fall back to the package version

@@ -93,7 +93,7 @@ def import_file(path: Path, namespace: str) -> Any:
 
 
 def _builtins() -> dict[str, TaskInfo]:
-    from nornflow.tasks import builtin
+    from nornflow.workflow import tasks as builtin
 
     return {
         name: TaskInfo.of(name, getattr(builtin, name), "nornflow (built-in)")

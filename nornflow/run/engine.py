@@ -1,7 +1,7 @@
 """The workflow engine: settings -> inventory -> workflow -> run, with hooks on every host.
 
 ``NornFlow(...)`` is the Python API: build it from a settings path (``nornflow.yaml``) or from objects,
-then ``run(workflow)`` returns a :class:`~nornflow.results.WorkflowResult`. Every task and hook is
+then ``run(workflow)`` returns a :class:`~nornflow.run.results.WorkflowResult`. Every task and hook is
 validated before the first task runs; each task then runs over the active hosts on the work-queue
 runner's threads, with its hooks dispatched per host through the compiled hot path. Each host's task
 function gets its own Nornir ``Task`` (subtasks, connections and ``task.nornir`` work as usual), and its
@@ -32,8 +32,6 @@ from nornir.core.inventory import Host, Inventory
 from nornir.core.state import GlobalState
 from nornir.core.task import Result, Task
 
-from nornflow import filters as filters_mod
-from nornflow.catalog import TaskCatalog, TaskInfo
 from nornflow.exceptions import (
     HookExecutionError,
     InventoryError,
@@ -45,9 +43,10 @@ from nornflow.exceptions import (
 )
 from nornflow.hooks.builtins.results import IGNORED_ATTR
 from nornflow.hooks.loader import load_hook_dirs
+from nornflow.inventory import filters as filters_mod
 from nornflow.models.task import TaskModel
 from nornflow.models.workflow import FailureStrategy, WorkflowModel
-from nornflow.results import (
+from nornflow.run.results import (
     CHANGED,
     FAILED,
     NOT_RUN,
@@ -57,10 +56,11 @@ from nornflow.results import (
     TaskResult,
     WorkflowResult,
 )
-from nornflow.runners import WorkQueueRunner
+from nornflow.run.runners import WorkQueueRunner
 from nornflow.settings import Settings
 from nornflow.templating import CompiledArgs, TemplateError
 from nornflow.vars import VarsManager, env_vars
+from nornflow.workflow.catalog import TaskCatalog, TaskInfo
 
 __all__ = ["IGNORED_ATTR", "NornFlow", "PreparedTask", "PreparedWorkflow", "Reporter"]
 
@@ -86,7 +86,7 @@ class Reporter:
         down), so a display can poll it at its own pace instead of taking an event per host."""
 
     def host_completed(self, task: TaskModel, host: str, code: int) -> None:
-        """One host finished a task (``code`` is a ``nornflow.results`` status code)."""
+        """One host finished a task (``code`` is a ``nornflow.run.results`` status code)."""
 
     def task_completed(self, task: TaskModel, result: TaskResult) -> None:
         """A task finished on every host."""
@@ -260,7 +260,7 @@ class NornFlow:
 
     def load_workflow(self, ref: str | Path | Mapping[str, Any] | WorkflowModel) -> PreparedWorkflow:
         """Load and fully validate a workflow: a model, a mapping, a file, a workflow name or a task."""
-        from nornflow.loader import load_workflow_file, workflow_from_mapping
+        from nornflow.workflow.loader import load_workflow_file, workflow_from_mapping
 
         file = None
         if isinstance(ref, WorkflowModel):

@@ -44,8 +44,8 @@ from yaml.events import (
     StreamEndEvent,
 )
 
-from nornflow import inventory_cache
 from nornflow.exceptions import InventoryError
+from nornflow.inventory import cache as inventory_cache
 
 __all__ = ["YAMLInventory", "inventory_from_data", "load_inventory"]
 

@@ -1,0 +1,1 @@
+"""The ``nornflow`` command line (typer + rich): commands, console output and the ``init`` template."""
