@@ -7,17 +7,28 @@ against the directory of the settings file, so a project runs the same from any 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nornflow.exceptions import SettingsError
-from nornflow.models.workflow import FailureStrategy
 
-__all__ = ["SETTINGS_FILE", "InventorySettings", "Settings", "find_settings"]
+__all__ = ["SETTINGS_FILE", "FailureStrategy", "InventorySettings", "Settings", "find_settings"]
 
 SETTINGS_FILE = "nornflow.yaml"
+
+
+class FailureStrategy(StrEnum):
+    """What happens to later tasks when a host fails a task."""
+
+    #: A failed host is left out of the later tasks; the other hosts go on (default).
+    SKIP_FAILED = "skip-failed"
+    #: The first failure stops the run: no new host is scheduled, later tasks do not run.
+    FAIL_FAST = "fail-fast"
+    #: Every host runs every task, failed or not.
+    RUN_ALL = "run-all"
 
 
 class InventorySettings(BaseModel):

@@ -26,11 +26,11 @@ from rich.table import Table
 from nornflow._version import __version__
 from nornflow.exceptions import NornFlowError
 from nornflow.models.task import TaskModel
-from nornflow.models.workflow import FailureStrategy, WorkflowModel
+from nornflow.models.workflow import WorkflowModel
 from nornflow.run.engine import NornFlow, Reporter, parse_assignments
 from nornflow.run.results import FAILED, TaskResult, WorkflowResult
 from nornflow.secrets import SecretMaskingFilter, SecretRegistry, is_secret_key, mask_data
-from nornflow.settings import Settings, find_settings
+from nornflow.settings import FailureStrategy, Settings, find_settings
 
 __all__ = ["ConsoleReporter", "app", "main"]
 

@@ -2,6 +2,6 @@
 
 from nornflow.models.runnable import RunnableModel
 from nornflow.models.task import TaskModel
-from nornflow.models.workflow import FailureStrategy, WorkflowModel
+from nornflow.models.workflow import WorkflowModel
 
-__all__ = ["FailureStrategy", "RunnableModel", "TaskModel", "WorkflowModel"]
+__all__ = ["RunnableModel", "TaskModel", "WorkflowModel"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from enum import StrEnum
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -11,19 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from nornflow.exceptions import WorkflowError
 from nornflow.models.runnable import _validation_error
 from nornflow.models.task import TaskModel
+from nornflow.settings import FailureStrategy
 
 __all__ = ["FailureStrategy", "WorkflowModel"]
-
-
-class FailureStrategy(StrEnum):
-    """What happens to later tasks when a host fails a task."""
-
-    #: A failed host is left out of the later tasks; the other hosts go on (default).
-    SKIP_FAILED = "skip-failed"
-    #: The first failure stops the run: no new host is scheduled, later tasks do not run.
-    FAIL_FAST = "fail-fast"
-    #: Every host runs every task, failed or not.
-    RUN_ALL = "run-all"
 
 
 class WorkflowModel(BaseModel):

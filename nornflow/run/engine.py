@@ -45,7 +45,7 @@ from nornflow.hooks.builtins.results import IGNORED_ATTR
 from nornflow.hooks.loader import load_hook_dirs
 from nornflow.inventory import filters as filters_mod
 from nornflow.models.task import TaskModel
-from nornflow.models.workflow import FailureStrategy, WorkflowModel
+from nornflow.models.workflow import WorkflowModel
 from nornflow.run.results import (
     CHANGED,
     FAILED,
@@ -57,7 +57,7 @@ from nornflow.run.results import (
     WorkflowResult,
 )
 from nornflow.run.runners import WorkQueueRunner
-from nornflow.settings import Settings
+from nornflow.settings import FailureStrategy, Settings
 from nornflow.templating import CompiledArgs, TemplateError
 from nornflow.vars import VarsManager, env_vars
 from nornflow.workflow.catalog import TaskCatalog, TaskInfo

@@ -114,7 +114,8 @@ class TaskCatalog:
             return
         seen: dict[str, str] = {}
         for path in sorted(directory.rglob("*.py")):
-            if path.name.startswith("_") or any(part.startswith(".") for part in path.parts):
+            # only folders inside the task dir count: the project itself may live under ~/.work/...
+            if path.name.startswith("_") or any(p.startswith(".") for p in path.relative_to(directory).parts):
                 continue
             try:
                 module = import_file(path, "nornflow_project_tasks")
