@@ -9,9 +9,10 @@ from typing import Any
 from nornir.core.inventory import Host
 from nornir.core.task import Result
 
-from nornflow.hooks.base import PostRunHook, PreRunHook
+from nornflow.hooks.base import PreRunHook
 from nornflow.hooks.builtins.output import OutputHook
 from nornflow.hooks.builtins.set_to import SetToHook
+from nornflow.hooks.plan import dispatch_plan
 from nornflow.vars import VarsManager
 
 IMPLS = {}
@@ -31,7 +32,7 @@ class PerHostCheck(PreRunHook):
 
 def Vars() -> VarsManager:
     """The real variables manager, as the engine passes it to hooks."""
-    return VarsManager(workflow_vars={"x": 1})
+    return VarsManager({"x": 1})
 
 
 def hooks_for(count: int) -> tuple[list[Any], list[Any]]:
@@ -47,10 +48,16 @@ def hooks_for(count: int) -> tuple[list[Any], list[Any]]:
 
 
 def make_dispatcher(impl: Any, count: int) -> Any:
+    """The dispatcher of ``count`` hooks on implementation ``impl`` (planned as the run plans it)."""
     pre, post = hooks_for(count)
-    return impl.HookDispatcher(pre, post, impl.ExecutionTracker(), PreRunHook, PostRunHook)
+    return impl.HookDispatcher(*dispatch_plan(pre, post), impl.ExecutionTracker())
 
 
 #: Real Nornir hosts and results: their attribute access costs are part of what hooks pay.
 HOSTS = [Host(f"h{i}") for i in range(1000)]
 RESULT = Result(host=HOSTS[0], result={"ok": True})
+
+
+def outcome(impl: Any) -> Any:
+    """A host's outcome on implementation ``impl``, as post-hooks get it."""
+    return impl.outcome_of(HOSTS[0], RESULT)

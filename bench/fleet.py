@@ -232,7 +232,7 @@ def child_engine(project: Path, tasks: int, workers: int) -> dict[str, Any]:
     """The quiet engine API: ``NornFlow(settings, workers=W).run("fleet")`` with no reporter."""
     from nornflow import _hotpath
     from nornflow.hooks.registry import HOOK_REGISTRY
-    from nornflow.run.engine import NornFlow
+    from nornflow.run.api import NornFlow
     from nornflow.run.results import CHANGED, OK
 
     t0 = time.perf_counter()

@@ -13,7 +13,7 @@ import timeit
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench._hooks import HOSTS, IMPLS, RESULT, Vars, make_dispatcher
+from bench._hooks import HOSTS, IMPLS, Vars, make_dispatcher, outcome
 from nornflow.hooks.builtins.set_to import SetToHook
 
 N = 200_000
@@ -41,17 +41,20 @@ def measure(impl, repeat: int) -> dict[str, float]:
     for hooks in (0, 1, 3):
         dispatcher = make_dispatcher(impl, hooks)
         model, vm = Model(), Vars()
-        dispatcher.begin_run(model)
+        run = dispatcher.tracker.begin_run(model)
         run_pre, run_post = dispatcher.run_pre, dispatcher.run_post
         hosts = (HOSTS * (N // len(HOSTS) + 1))[:N]
+        result = outcome(impl)
 
-        def dispatch(run_pre=run_pre, run_post=run_post, hosts=hosts, model=model, vm=vm):
+        def dispatch(
+            run_pre=run_pre, run_post=run_post, hosts=hosts, model=model, vm=vm, run=run, result=result
+        ):
             for host in hosts:
-                if run_pre(model, host, vm):
-                    run_post(model, host, RESULT, vm)
+                if run_pre(model, host, vm, run):
+                    run_post(model, host, result, vm)
 
         out[f"dispatch, {hooks} hook(s)"] = _best(dispatch, repeat)
-        dispatcher.end_run()
+        dispatcher.tracker.end_run(run)
     tracker = impl.ExecutionTracker()
     model, hook = Model(), SetToHook("x")
     run = tracker.begin_run(model)

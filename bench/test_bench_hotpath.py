@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench._hooks import HOSTS, IMPLS, RESULT, Vars, make_dispatcher
+from bench._hooks import HOSTS, IMPLS, Vars, make_dispatcher, outcome
 from nornflow.hooks.builtins.set_to import SetToHook
 
 IMPL_NAMES = sorted(IMPLS)
@@ -37,16 +37,17 @@ def test_cache_hit(benchmark, impl_name):
 def test_dispatch(benchmark, impl_name, hooks):
     dispatcher = make_dispatcher(IMPLS[impl_name], hooks)
     model, vm = Model(), Vars()
-    dispatcher.begin_run(model)
+    run = dispatcher.tracker.begin_run(model)
     run_pre, run_post = dispatcher.run_pre, dispatcher.run_post
+    result = outcome(IMPLS[impl_name])
 
     def per_host():
         for host in HOSTS:
-            if run_pre(model, host, vm):
-                run_post(model, host, RESULT, vm)
+            if run_pre(model, host, vm, run):
+                run_post(model, host, result, vm)
 
     benchmark(per_host)
-    dispatcher.end_run()
+    dispatcher.tracker.end_run(run)
 
 
 @pytest.mark.parametrize("impl_name", IMPL_NAMES)

@@ -12,7 +12,7 @@ from nornflow._version import __version__
 from nornflow.exceptions import NornFlowError
 
 if TYPE_CHECKING:
-    from nornflow.run.engine import NornFlow
+    from nornflow.run.api import NornFlow
     from nornflow.run.results import WorkflowResult
 
 __all__ = ["NornFlow", "NornFlowError", "WorkflowResult", "__version__"]
@@ -20,7 +20,7 @@ __all__ = ["NornFlow", "NornFlowError", "WorkflowResult", "__version__"]
 
 def __getattr__(name: str) -> Any:
     if name == "NornFlow":
-        from nornflow.run.engine import NornFlow
+        from nornflow.run.api import NornFlow
 
         return NornFlow
     if name == "WorkflowResult":

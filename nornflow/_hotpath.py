@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from nornflow._envflags import env_flag
 
@@ -36,27 +37,59 @@ def _select() -> ModuleType:
 
 
 _impl = _select()
-IMPLEMENTATION: str = _impl.IMPLEMENTATION
-ExecutionTracker = _impl.ExecutionTracker
-HookDispatcher = _impl.HookDispatcher
-HookInstanceCache = _impl.HookInstanceCache
-TaskRun = _impl.TaskRun
-cache_key = _impl.cache_key
-fast_path_kind = _impl.fast_path_kind
+
+if TYPE_CHECKING:  # type checkers see the pure twin: both twins have the same API (tests diff them)
+    from nornflow._hotpath_py import (
+        CHANGED,
+        FAILED,
+        IMPLEMENTATION,
+        NOT_RUN,
+        OK,
+        SKIPPED,
+        ExecutionTracker,
+        HookDispatcher,
+        HookInstanceCache,
+        Outcome,
+        TaskRun,
+        TaskStep,
+        outcome_of,
+    )
+else:
+    IMPLEMENTATION: str = _impl.IMPLEMENTATION
+    NOT_RUN, OK, CHANGED, FAILED, SKIPPED = (
+        _impl.NOT_RUN,
+        _impl.OK,
+        _impl.CHANGED,
+        _impl.FAILED,
+        _impl.SKIPPED,
+    )
+    ExecutionTracker = _impl.ExecutionTracker
+    HookDispatcher = _impl.HookDispatcher
+    HookInstanceCache = _impl.HookInstanceCache
+    Outcome = _impl.Outcome
+    TaskRun = _impl.TaskRun
+    TaskStep = _impl.TaskStep
+    outcome_of = _impl.outcome_of
 
 __all__ = [
+    "CHANGED",
+    "FAILED",
     "HOOK_CACHE",
     "IMPLEMENTATION",
+    "NOT_RUN",
+    "OK",
+    "SKIPPED",
     "TRACKER",
     "ExecutionTracker",
     "HookDispatcher",
     "HookInstanceCache",
+    "Outcome",
     "TaskRun",
-    "cache_key",
-    "fast_path_kind",
+    "TaskStep",
+    "outcome_of",
 ]
 
 #: The process-wide flyweight cache of hook instances.
 HOOK_CACHE = HookInstanceCache()
-#: The process-wide tracker of once-per-task executions.
+#: The process-wide tracker of once-per-task executions (each task run is its own TaskRun in it).
 TRACKER = ExecutionTracker()

@@ -1,41 +1,59 @@
-"""Pure-Python twin of the hook hot path (``csrc/_hotpath_c.pyx`` is the compiled one).
+"""Pure-Python twin of the per-host hot path (``csrc/_hotpath_c.pyx`` is the compiled one).
 
-Three things live here, with the same names, signatures and behaviour in both twins:
+Both twins hold the same classes, with the same fields in the same order and the same algorithms, so
+a reader can diff them:
 
 * :class:`HookInstanceCache`, the flyweight cache: one shared hook instance per ``(class, value)``.
-* :class:`ExecutionTracker` and :class:`TaskRun`: "is this the first execution of hook H in this task
-  run?", answered exactly once per run under any number of threads; runs are held weakly.
-* :class:`HookDispatcher`: built once per task model from its ordered hooks, it precomputes the bound
-  methods to call, so that the per-host loop is trivial.
+* :class:`TaskRun` and :class:`ExecutionTracker`: "is this the first execution of hook H in this
+  task run?", answered exactly once per run under any number of threads; runs are held weakly.
+* :class:`HookDispatcher`: calls one task model's hooks for a host, from a plan computed once per
+  task model (``nornflow.hooks.plan``); it knows which hook it called when one raises.
+* :class:`Outcome` and :class:`TaskStep`: one host's outcome of one task, and the per-host step that
+  runs pre-hooks, the task (through its wrappers), post-hooks, and records the outcome column-wise.
 
-Exactly-once claims rely on single dict operations on ``int`` keys being atomic (true under the GIL and
-on free-threaded builds, where dicts carry their own lock); no Python code runs inside them.
+Exactly-once claims are one ``dict.setdefault`` with a fresh marker: a single dict operation, atomic
+under the GIL and on free-threaded builds (where every dict has its own lock).
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
+import time
 import weakref
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from array import array
+from collections import ChainMap
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from nornir.core.task import MultiResult, Result, Task
+
+from nornflow.exceptions import hook_failure
+
+if TYPE_CHECKING:
+    from nornir.core import Nornir
+    from nornir.core.inventory import Host
 
 __all__ = [
+    "CHANGED",
+    "FAILED",
     "IMPLEMENTATION",
+    "NOT_RUN",
+    "OK",
+    "SKIPPED",
     "ExecutionTracker",
     "HookDispatcher",
     "HookInstanceCache",
+    "Outcome",
     "TaskRun",
-    "cache_key",
-    "fast_path_kind",
+    "TaskStep",
+    "outcome_of",
 ]
 
 IMPLEMENTATION = "python"
 
-
-def cache_key(hook_class: type, value: Any) -> tuple[type, type, Any]:
-    """The flyweight key: class, the value's type (so ``true`` and ``1`` never share), and the value."""
-    return (hook_class, type(value), value)
+#: Status codes of a host's outcome, one byte per host in a task's results.
+NOT_RUN, OK, CHANGED, FAILED, SKIPPED = 0, 1, 2, 3, 4
 
 
 class HookInstanceCache:
@@ -87,24 +105,26 @@ class HookInstanceCache:
 
 
 class TaskRun:
-    """The identity of one run of one task model: what the tracker keys exactly-once claims on.
+    """The identity of one run of one task model: what exactly-once claims are made on.
 
-    ``primed`` maps host names to the outcome of pre-hooks the engine ran before the fan-out (to make
-    run-once decisions deterministic in inventory order); ``None`` when nothing was primed.
+    ``fired`` maps claim keys (a hook's ``id``) to the marker of the caller that won the claim.
     """
 
-    __slots__ = ("__weakref__", "fired", "key", "primed", "task_model")
+    __slots__ = ("__weakref__", "fired", "key", "task_model")
 
     def __init__(self, task_model: Any) -> None:
         self.task_model = task_model
         self.key = id(task_model)
-        self.fired: dict[int, bool] = {}
-        self.primed: dict[str, Any] | None = None
+        self.fired: dict[int, object] = {}
 
     def claim(self, hook: Any) -> bool:
         """True for exactly one caller per hook in this run, whatever the thread interleaving."""
+        return self.claim_key(id(hook))
+
+    def claim_key(self, key: int) -> bool:
+        """:meth:`claim` by the hook's precomputed key (``id(hook)``)."""
         marker = object()
-        return self.fired.setdefault(id(hook), marker) is marker
+        return self.fired.setdefault(key, marker) is marker
 
     def has_fired(self, hook: Any) -> bool:
         """Whether ``hook`` was already claimed in this run."""
@@ -114,10 +134,10 @@ class TaskRun:
 class ExecutionTracker:
     """Answers "first execution of this hook in this task run?" for hooks that run once per task.
 
-    The engine (or a dispatcher) opens a run with :meth:`begin_run` and keeps the returned
-    :class:`TaskRun` for as long as the task runs; the tracker only holds it weakly, so its state is
-    freed with it. A hook called directly, outside any run, gets an implicit run that lives as long
-    as its task model (or until :meth:`end_run`).
+    The run opens a task run with :meth:`begin_run` and keeps the returned :class:`TaskRun` for as
+    long as the task runs; the tracker only holds it weakly, so its state is freed with it. A hook
+    called directly, outside any run, gets an implicit run that lives as long as its task model (or
+    until :meth:`end_run`).
     """
 
     __slots__ = ("__weakref__", "_implicit", "_lock", "_runs")
@@ -152,24 +172,23 @@ class ExecutionTracker:
             if self._implicit.get(key) is run:
                 del self._implicit[key]
         run.fired.clear()
-        run.primed = None
 
     def current_run(self, task_model: Any) -> TaskRun | None:
         """The open run of ``task_model`` (explicit or implicit), or ``None``."""
-        ref = self._runs.get(id(task_model))
+        key = id(task_model)
+        ref = self._runs.get(key)
         if ref is not None:
             run = ref()
             if run is not None:
                 return run
-        return self._implicit.get(id(task_model))
+        return self._implicit.get(key)
 
     def is_first_execution(self, hook: Any, task_model: Any) -> bool:
         """True exactly once per ``hook`` per run of ``task_model``."""
-        ref = self._runs.get(id(task_model))
-        run = ref() if ref is not None else None
+        run = self.current_run(task_model)
         if run is None:
             run = self._implicit_run(task_model)
-        return run.claim(hook)
+        return run.claim_key(id(hook))
 
     def _implicit_run(self, task_model: Any) -> TaskRun:
         key = id(task_model)
@@ -193,157 +212,338 @@ class ExecutionTracker:
         return live + len(self._implicit)
 
 
-def fast_path_kind(hook: Any, hook_base: type) -> int:
-    """How a dispatcher may call ``hook``: 0 through ``run()``, 1 ``_run_hook`` directly, 2 the same
-    after a tracker claim (run-once hooks). Direct calls are only taken when the hook class keeps the
-    base class's ``run``, ``_execute_hook`` and ``_is_first_execution``, so overriding any keeps working.
-    """
-    cls = type(hook)
-    if not isinstance(hook, hook_base):
-        return 0
-    for name in ("run", "_execute_hook", "_is_first_execution"):
-        if getattr(cls, name, None) is not getattr(hook_base, name, None):
-            return 0
-    return 2 if getattr(hook, "run_once_per_task", False) else 1
-
-
 class HookDispatcher:
-    """Runs a task model's hooks for one host, with everything it needs computed once at build time.
+    """Calls one task model's hooks for a host, in order, from a plan computed once per model.
 
-    ``pre_hooks`` and ``post_hooks`` keep their declared order. ``pre_base``/``post_base`` are the
-    framework base classes, used to decide whether a hook can be called straight at ``_run_hook``.
-    Post hooks that run once per task are kept apart (``post_once``): the engine calls them after the
-    fan-out, on the first host in inventory order, so the choice is deterministic.
+    Each pre entry is ``(hook, call, claim, skip)``: ``call(task_model, host, vars_mgr)``; ``claim``
+    the hook's claim key when the dispatcher must win an exactly-once claim before calling it (run-once
+    hooks called straight at ``_run_hook``), else ``None``; ``skip`` the decision a plain ``False``
+    becomes. Post entries are ``(hook, call, claim)``; ``post_once`` ones run after the fan-out.
+    """
+
+    __slots__ = ("_post", "_post_once", "_pre", "post_hooks", "post_once", "pre_hooks", "tracker")
+
+    def __init__(
+        self,
+        pre: tuple[tuple[Any, Callable[..., Any], int | None, Any], ...] = (),
+        post: tuple[tuple[Any, Callable[..., Any], int | None], ...] = (),
+        post_once: tuple[tuple[Any, Callable[..., Any], int | None], ...] = (),
+        tracker: ExecutionTracker | None = None,
+    ) -> None:
+        self._pre = tuple(pre)
+        self._post = tuple(post)
+        self._post_once = tuple(post_once)
+        self.pre_hooks: tuple[Any, ...] = tuple(entry[0] for entry in self._pre)
+        self.post_hooks: tuple[Any, ...] = tuple(entry[0] for entry in self._post)
+        self.post_once: tuple[Any, ...] = tuple(entry[0] for entry in self._post_once)
+        self.tracker = tracker if tracker is not None else ExecutionTracker()
+
+    @property
+    def empty(self) -> bool:
+        """True when no hook runs per host or after the fan-out (the step then skips dispatch)."""
+        return not (self._pre or self._post or self._post_once)
+
+    def _claim(self, key: int, hook: Any, task_model: Any, run: TaskRun | None) -> bool:
+        if run is not None:
+            return run.claim_key(key)
+        return self.tracker.is_first_execution(hook, task_model)
+
+    def run_pre(self, task_model: Any, host: Any, vars_mgr: Any, run: TaskRun | None = None) -> Any:
+        """Run the pre-hooks in order for ``host``: ``True``, or the first hook's skip decision."""
+        for hook, call, claim, skip in self._pre:
+            if claim is not None and not self._claim(claim, hook, task_model, run):
+                continue
+            try:
+                decision = call(task_model, host, vars_mgr)
+            except Exception as exc:
+                raise hook_failure(hook, task_model, host, exc) from exc
+            if decision is True or decision is None:
+                continue
+            if not decision:
+                return skip if decision is False or getattr(decision, "reason", None) is None else decision
+        return True
+
+    def run_post(self, task_model: Any, host: Any, outcome: Outcome, vars_mgr: Any) -> None:
+        """Run the per-host post-hooks in order for ``host`` with its outcome."""
+        for hook, call, _claim in self._post:
+            try:
+                call(task_model, host, outcome, vars_mgr)
+            except Exception as exc:
+                raise hook_failure(hook, task_model, host, exc) from exc
+
+    def run_post_once(
+        self, task_model: Any, host: Any, outcome: Outcome, vars_mgr: Any, run: TaskRun | None = None
+    ) -> None:
+        """Run the once-per-task post-hooks (each at most once per run) for the chosen ``host``."""
+        for hook, call, claim in self._post_once:
+            if claim is not None and not self._claim(claim, hook, task_model, run):
+                continue
+            try:
+                call(task_model, host, outcome, vars_mgr)
+            except Exception as exc:
+                raise hook_failure(hook, task_model, host, exc) from exc
+
+
+class Outcome:
+    """One host's outcome of one task: what post-hooks read and edit, and what the run records.
+
+    ``result`` is the task's payload; ``failed``/``changed`` its verdict (hooks may redefine it);
+    ``exception`` why it failed; ``ignored`` a failure that does not count (``ignore_errors``);
+    ``hook`` the hook that failed it; ``items`` the per-item detail of a loop; ``attempts`` the
+    attempts of ``retries``; ``raw`` the task's own Nornir ``Result`` when there is one.
     """
 
     __slots__ = (
-        "_post_calls",
-        "_post_once_calls",
-        "_pre_calls",
-        "_run",
-        "needs_prime",
-        "post_hooks",
-        "post_once",
-        "pre_hooks",
-        "tracker",
+        "attempts",
+        "changed",
+        "diff",
+        "exception",
+        "failed",
+        "hook",
+        "host",
+        "ignored",
+        "items",
+        "raw",
+        "result",
     )
 
     def __init__(
         self,
-        pre_hooks: Iterable[Any] = (),
-        post_hooks: Iterable[Any] = (),
-        tracker: ExecutionTracker | None = None,
-        pre_base: type | None = None,
-        post_base: type | None = None,
+        host: Any,
+        result: Any = None,
+        changed: bool = False,
+        failed: bool = False,
+        exception: BaseException | None = None,
+        diff: str = "",
+        raw: Any = None,
     ) -> None:
-        self.pre_hooks: tuple[Any, ...] = tuple(pre_hooks)
-        all_post = tuple(post_hooks)
-        self.post_hooks: tuple[Any, ...] = tuple(h for h in all_post if not _once(h))
-        self.post_once: tuple[Any, ...] = tuple(h for h in all_post if _once(h))
-        self.tracker = tracker if tracker is not None else ExecutionTracker()
-        self._pre_calls = _plan(self.pre_hooks, pre_base)
-        self._post_calls = _plan(self.post_hooks, post_base)
-        self._post_once_calls = _plan(self.post_once, post_base)
-        self.needs_prime = any(_once(h) or getattr(h, "needs_inventory_order", False) for h in self.pre_hooks)
-        self._run: TaskRun | None = None
+        self.host = host
+        self.result = result
+        self.changed = bool(changed)
+        self.failed = bool(failed)
+        self.exception = exception
+        self.diff = diff
+        self.raw = raw
+        self.ignored = False
+        self.hook: str | None = None
+        self.items: list[dict[str, Any]] | None = None
+        self.attempts = 0
 
     @property
-    def empty(self) -> bool:
-        """True when the task has no hooks at all (the engine then skips dispatch entirely)."""
-        return not (self.pre_hooks or self.post_hooks or self.post_once)
+    def status(self) -> str:
+        """``failed``, ``changed`` or ``ok`` (an ignored failure is ``failed``)."""
+        return "failed" if self.failed else ("changed" if self.changed else "ok")
 
-    def begin_run(self, task_model: Any) -> TaskRun:
-        """Open a new run of ``task_model`` in the tracker and remember it for the fast claims."""
-        run = self.tracker.begin_run(task_model)
-        self._run = run
-        return run
-
-    def end_run(self) -> None:
-        """Close the current run; its tracker state is released."""
-        run = self._run
-        self._run = None
-        if run is not None:
-            self.tracker.end_run(run)
-
-    def _claim(self, hook: Any, task_model: Any) -> bool:
-        run = self._run
-        if run is not None and run.task_model is task_model:
-            return run.claim(hook)
-        return self.tracker.is_first_execution(hook, task_model)
-
-    def run_pre(self, task_model: Any, host: Any, vars_mgr: Any) -> bool:
-        """Run the pre-hooks in order for ``host``; False as soon as one returns False (host skipped)."""
-        for hook, kind, call in self._pre_calls:
-            if kind == 2 and not self._claim(hook, task_model):
-                continue
-            try:
-                outcome = call(task_model, host, vars_mgr)
-            except Exception as exc:
-                raise _hook_failure(hook, task_model, host, exc) from exc
-            if outcome is False:
-                return False
-        return True
-
-    def run_post(self, task_model: Any, host: Any, result: Any, vars_mgr: Any) -> None:
-        """Run the per-host post-hooks in order for ``host`` with its result."""
-        for hook, _kind, call in self._post_calls:
-            try:
-                call(task_model, host, result, vars_mgr)
-            except Exception as exc:
-                raise _hook_failure(hook, task_model, host, exc) from exc
-
-    def run_post_once(self, task_model: Any, host: Any, result: Any, vars_mgr: Any) -> None:
-        """Run the once-per-task post-hooks (each at most once per run) for the chosen ``host``."""
-        for hook, kind, call in self._post_once_calls:
-            if kind == 2 and not self._claim(hook, task_model):
-                continue
-            try:
-                call(task_model, host, result, vars_mgr)
-            except Exception as exc:
-                raise _hook_failure(hook, task_model, host, exc) from exc
-
-    def prime(self, task_model: Any, hosts: Iterable[Any], vars_mgr: Any) -> dict[str, Any]:
-        """Run the pre-hooks for hosts in inventory order until one passes; return their outcomes.
-
-        Outcomes are ``True``, ``False`` or the exception raised. Used before the fan-out when a
-        pre-hook runs once per task, so "the first eligible host" is the first in inventory order.
-        """
-        primed: dict[str, Any] = {}
-        for host in hosts:
-            try:
-                ok = self.run_pre(task_model, host, vars_mgr)
-            except Exception as exc:
-                primed[host.name] = exc
-                continue
-            primed[host.name] = ok
-            if ok:
-                break
-        if self._run is not None:
-            self._run.primed = primed
-        return primed
+    def __repr__(self) -> str:
+        return f"Outcome({getattr(self.host, 'name', self.host)!r}, {self.status})"
 
 
-def _once(hook: Any) -> bool:
-    return bool(getattr(hook, "run_once_per_task", False))
+def outcome_of(host: Any, value: Any) -> Outcome:
+    """The outcome of a task function that returned ``value`` (a Nornir ``Result`` or any payload)."""
+    if isinstance(value, Result):
+        return Outcome(host, value.result, value.changed, value.failed, value.exception, value.diff, value)
+    return Outcome(host, value)
 
 
-def _plan(hooks: Sequence[Any], base: type | None) -> tuple[tuple[Any, int, Callable[..., Any]], ...]:
-    plan = []
-    for hook in hooks:
-        kind = fast_path_kind(hook, base) if base is not None else 0
-        call = hook.run if kind == 0 else hook._run_hook
-        plan.append((hook, kind, call))
-    return tuple(plan)
+class TaskStep:
+    """One task run's per-host step: the runner calls ``step(k)`` for the k-th active host.
+
+    The run binds every field once per task run (``nornflow.run.executor``): nothing is computed
+    per host that could be computed before. ``step(k)`` runs the pre-hooks, the task (through its
+    wrappers, as ``call``), the post-hooks, and records the outcome in the task's columns.
+    :meth:`run_task` is the same step as a Nornir task function, for Nornir's runners and processors.
+    """
+
+    __slots__ = (
+        "call",
+        "codes",
+        "context",
+        "defaults",
+        "diffs",
+        "dispatcher",
+        "dry_run",
+        "durations",
+        "extras",
+        "func",
+        "has_post",
+        "has_pre",
+        "hosts",
+        "index",
+        "injected",
+        "keep",
+        "model",
+        "name",
+        "nornir",
+        "on_done",
+        "on_exception",
+        "on_failure",
+        "payloads",
+        "positions",
+        "primed",
+        "processors",
+        "render",
+        "run",
+        "skip_reasons",
+        "stop",
+        "templated",
+        "vars_mgr",
+    )
+
+    def __init__(self) -> None:
+        self.model: Any = None  #: the task model, as hooks get it
+        self.name: str = ""  #: the task's name (Nornir's Task.name)
+        self.hosts: list[Host] = []  #: every host of the run, in inventory order
+        self.index: dict[str, int] = {}  #: host name -> position in ``hosts``
+        self.positions: list[int] | None = None  #: step(k) runs hosts[positions[k]] (None: k)
+        self.dispatcher: HookDispatcher | None = None
+        self.has_pre = False
+        self.has_post = False
+        self.run: TaskRun | None = None  #: this task run's claims
+        self.primed: dict[int, Any] | None = None  #: position -> decision taken before the fan-out
+        self.vars_mgr: Any = None
+        self.context: Callable[[Any], Mapping[str, Any]] | None = None  #: host -> template variables
+        self.render: Callable[[Mapping[str, Any] | None], dict[str, Any]] | None = None  #: args
+        self.templated = False
+        self.defaults: dict[str, Any] | None = None  #: kwargs given unless the args set them
+        self.injected: dict[str, Any] | None = None  #: kwargs always given (nornflow_vars)
+        self.func: Callable[..., Any] | None = None
+        self.nornir: Nornir | None = None
+        self.dry_run = False
+        self.processors: Any = None
+        self.call: Callable[[Task, Mapping[str, Any] | None], Outcome] | None = None  #: wrappers
+        self.codes = bytearray()
+        self.payloads: list[Any] = []
+        self.durations = array("d")
+        self.diffs: dict[int, str] = {}
+        self.extras: dict[int, dict[str, Any]] = {}
+        self.skip_reasons: dict[int, str] = {}
+        self.keep: list[Outcome | None] | None = None  #: outcomes kept for post-once hooks
+        #: (task, exc) -> the failed Outcome of a task or template that raised
+        self.on_exception: Callable[[Task, BaseException], Outcome] | None = None
+        #: (i, outcome) -> None: records why host i failed (its outcome's exception), applies fail-fast
+        self.on_failure: Callable[[int, Outcome], None] | None = None
+        self.on_done: Callable[[int, int], None] | None = None  #: (i, code) per finished host
+        self.stop: threading.Event | None = None  #: set: Nornir-path hosts not started stay not run
+
+    def __call__(self, k: int) -> None:
+        """Run the step for the k-th active host (the work-queue runner's entry point)."""
+        positions = self.positions
+        i = positions[k] if positions is not None else k
+        self._run(i, self.hosts[i], None)
+
+    def run_task(self, task: Task) -> Result:
+        """The step as a Nornir task function: Nornir's runners call it per host through
+        ``Task.start`` (processors see every call); it returns the host's final verdict."""
+        host = task.host
+        stop = self.stop
+        if stop is not None and stop.is_set():
+            return Result(host=host)  # stays NOT_RUN: the run stopped before this host
+        outcome = self._run(self.index[host.name], host, task)
+        if outcome is None:
+            return Result(host=host)  # skipped by a pre-hook
+        return Result(
+            host=host,
+            result=outcome.result,
+            changed=outcome.changed,
+            failed=outcome.failed and not outcome.ignored,
+            exception=outcome.exception,
+            diff=outcome.diff,
+        )
+
+    def new_task(self, host: Host) -> Task:
+        """The Nornir ``Task`` the task function receives, as ``Task(...)`` would build it."""
+        task = Task.__new__(Task)
+        task.task = self.func
+        task.nornir = self.nornir
+        task.name = self.name
+        task.global_dry_run = self.dry_run
+        task.parent_task = None
+        task.params = {}
+        task.results = MultiResult(self.name)
+        task.severity_level = _SEVERITY
+        task.processors = self.processors
+        task.host = host
+        return task
+
+    def invoke(self, task: Task, extra: Mapping[str, Any] | None) -> Outcome:
+        """Render the args for ``task.host`` (with ``extra`` variables) and run the task once."""
+        host = task.host
+        try:
+            if self.templated:
+                ctx = self.context(host)  # type: ignore[misc]
+                kwargs = self.render(ChainMap(extra, ctx) if extra else ctx)  # type: ignore[misc, arg-type]
+            else:
+                kwargs = self.render(None)  # type: ignore[misc]
+            defaults = self.defaults
+            if defaults is not None:
+                for key, value in defaults.items():
+                    kwargs.setdefault(key, value)
+            if self.injected is not None:
+                kwargs.update(self.injected)
+            value = self.func(task, **kwargs)  # type: ignore[misc]
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # one host's task (even sys.exit, CancelledError) fails that host
+            return self.on_exception(task, exc)  # type: ignore[misc]
+        return outcome_of(host, value)
+
+    def record(self, i: int, outcome: Outcome) -> None:
+        """Settle host ``i``'s status from its (possibly hook-redefined) outcome."""
+        self.payloads[i] = outcome.result
+        if outcome.failed:
+            self.codes[i] = OK if outcome.ignored else FAILED
+            self.on_failure(i, outcome)  # type: ignore[misc]
+        else:
+            self.codes[i] = CHANGED if outcome.changed else OK
+            if outcome.diff:
+                self.diffs[i] = outcome.diff
+        if outcome.items is not None or outcome.attempts:
+            detail: dict[str, Any] = {}
+            if outcome.items is not None:
+                detail["items"] = outcome.items
+            if outcome.attempts:
+                detail["attempts"] = outcome.attempts
+            self.extras[i] = detail
+
+    def _run(self, i: int, host: Host, task: Task | None) -> Outcome | None:
+        """The step for host ``i``; its outcome, or None when a pre-hook skipped the host."""
+        t0 = _clock()
+        outcome = None
+        try:
+            if self.has_pre:
+                primed = self.primed
+                decision = primed.pop(i, None) if primed else None
+                if decision is None:
+                    decision = self.dispatcher.run_pre(self.model, host, self.vars_mgr, self.run)  # type: ignore[union-attr]
+                elif isinstance(decision, BaseException):
+                    raise decision
+                if decision is not True:
+                    self.codes[i] = SKIPPED
+                    self.skip_reasons[i] = decision.reason
+                    self.durations[i] = _clock() - t0
+                    if self.on_done is not None:
+                        self.on_done(i, SKIPPED)
+                    return None
+            if task is None:
+                task = self.new_task(host)
+            call = self.call
+            outcome = call(task, None) if call is not None else self.invoke(task, None)
+            if self.has_post:
+                self.dispatcher.run_post(self.model, host, outcome, self.vars_mgr)  # type: ignore[union-attr]
+            self.record(i, outcome)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a hook failed (the error names it), or a nornflow bug
+            outcome = Outcome(host, None, False, True, exc)
+            self.codes[i] = FAILED
+            self.on_failure(i, outcome)  # type: ignore[misc]
+        if self.keep is not None:
+            self.keep[i] = outcome
+        self.durations[i] = _clock() - t0
+        if self.on_done is not None:
+            self.on_done(i, self.codes[i])
+        return outcome
 
 
-def _hook_failure(hook: Any, task_model: Any, host: Any, exc: BaseException) -> Exception:
-    from nornflow.exceptions import HookExecutionError, NornFlowError
-
-    name = getattr(hook, "hook_name", None) or type(hook).__name__
-    task = getattr(task_model, "name", None)
-    host_name = getattr(host, "name", None)
-    if isinstance(exc, NornFlowError):
-        message = exc.message
-    else:
-        message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return HookExecutionError(message, task=task, hook=name, host=host_name)
+_clock = time.perf_counter
+_SEVERITY = 20  # logging.INFO: Nornir's default severity of a task

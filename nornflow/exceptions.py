@@ -26,6 +26,7 @@ __all__ = [
     "VariableError",
     "WorkflowError",
     "YAMLLoadError",
+    "hook_failure",
 ]
 
 
@@ -140,6 +141,25 @@ class HookExecutionError(HookError):
     """A hook raised while running for a host; fails that host for that task only."""
 
     exit_code = 1
+
+
+def hook_failure(hook: Any, task_model: Any, host: Any, exc: BaseException) -> HookExecutionError:
+    """The error that fails a host when ``hook`` raised ``exc``: it names the hook, task and host.
+
+    An inner wrapper's failure that already names its hook is passed on as it is.
+    """
+    if isinstance(exc, HookExecutionError) and exc.hook:
+        return exc
+    if isinstance(exc, NornFlowError):
+        message = exc.message
+    else:
+        message = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return HookExecutionError(
+        message,
+        task=getattr(task_model, "name", None),
+        hook=getattr(hook, "hook_name", None) or type(hook).__name__,
+        host=getattr(host, "name", None),
+    )
 
 
 class HookImportError(HookError):

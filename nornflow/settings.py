@@ -9,13 +9,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nornflow.exceptions import SettingsError
 
-__all__ = ["SETTINGS_FILE", "FailureStrategy", "InventorySettings", "Settings", "find_settings"]
+__all__ = [
+    "SETTINGS_FILE",
+    "FailureStrategy",
+    "InventorySettings",
+    "ProcessorSpec",
+    "Settings",
+    "find_settings",
+    "runner_plugins",
+]
 
 SETTINGS_FILE = "nornflow.yaml"
 
@@ -29,6 +37,26 @@ class FailureStrategy(StrEnum):
     FAIL_FAST = "fail-fast"
     #: Every host runs every task, failed or not.
     RUN_ALL = "run-all"
+
+
+class ProcessorSpec(BaseModel):
+    """A Nornir processor to attach to a run: its class (a dotted import path) and its arguments."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    class_: str = Field(alias="class", min_length=1)
+    args: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("class_")
+    @classmethod
+    def _dotted(cls, value: str) -> str:
+        value = value.strip()
+        module, _, name = value.rpartition(".")
+        if not module or not name.isidentifier():
+            raise ValueError(
+                f"must be a dotted import path such as 'package.module.Processor', got {value!r}"
+            )
+        return value
 
 
 class InventorySettings(BaseModel):
@@ -65,9 +93,13 @@ class Settings(BaseModel):
     vars_dir: str = "vars"
     failure_strategy: FailureStrategy = FailureStrategy.SKIP_FAILED
     dry_run: bool = False
-    #: ``work_queue``: the adaptive work-queue runner (worker threads join once hosts wait);
-    #: ``threaded``: the same with every worker started at once; ``serial``: one host at a time.
-    runner: Literal["work_queue", "threaded", "serial"] = "work_queue"
+    #: The Nornir runner plugin that spreads a task's hosts over the workers, by its registered name:
+    #: ``work_queue`` (nornflow's, default: adaptive threads), Nornir's ``threaded`` and ``serial``,
+    #: or any third-party runner plugin. ``runner_options`` are its keyword arguments.
+    runner: str = "work_queue"
+    runner_options: dict[str, Any] = Field(default_factory=dict)
+    #: Nornir processors of every run: ``{class: dotted.path.Processor, args: {...}}``.
+    processors: list[ProcessorSpec] = Field(default_factory=list)
     workers: int = Field(default=20, ge=1, le=1024)
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
     source: str | None = Field(default=None, exclude=True)
@@ -78,6 +110,15 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return [value]
         return [] if value is None else value
+
+    @field_validator("runner")
+    @classmethod
+    def _known_runner(cls, value: str) -> str:
+        value = value.strip()
+        known = {"work_queue", *runner_plugins()}  # nornflow's own is known without its entry point
+        if value not in known:
+            raise ValueError(f"unknown runner plugin {value!r} (registered: {', '.join(sorted(known))})")
+        return value
 
     @model_validator(mode="after")
     def _inventory_source(self) -> Settings:
@@ -137,6 +178,16 @@ class Settings(BaseModel):
         if self.source:
             data["settings_file"] = self.source
         return data
+
+
+def runner_plugins() -> dict[str, type]:
+    """Every Nornir runner plugin, by name: Nornir's own, nornflow's ``work_queue``, and any installed
+    package's (entry points ``nornir.plugins.runners``); registered once per process."""
+    from nornir.core.plugins.runners import RunnersPluginRegister
+
+    if not RunnersPluginRegister.available:
+        RunnersPluginRegister.auto_register()
+    return dict(RunnersPluginRegister.available)
 
 
 def find_settings(start: str | Path | None = None) -> Path | None:

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import ChainMap
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from nornir.core.inventory import Host
@@ -24,6 +23,7 @@ __all__ = [
     "check_var_name",
     "env_vars",
     "host_name",
+    "static_layers",
 ]
 
 ENV_PREFIX = "NORNFLOW_VAR_"
@@ -126,26 +126,31 @@ class HostVars(Mapping[str, Any]):
 _EMPTY: dict[str, Any] = {}
 
 
-class VarsManager:
-    """Variables of one workflow run, per host; thread-safe because each host has its own dict."""
+def static_layers(
+    *,
+    environment: Mapping[str, Any] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    workflow_vars: Mapping[str, Any] | None = None,
+    cli_vars: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The static variables of a run, merged once: CLI > workflow > defaults > environment."""
+    static: dict[str, Any] = {}
+    for layer in (environment, defaults, workflow_vars, cli_vars):
+        if layer:
+            static.update(layer)
+    return static
 
-    def __init__(
-        self,
-        *,
-        workflow_vars: Mapping[str, Any] | None = None,
-        cli_vars: Mapping[str, Any] | None = None,
-        defaults: Mapping[str, Any] | None = None,
-        environment: Mapping[str, Any] | None = None,
-    ) -> None:
-        static: dict[str, Any] = {}
-        for layer in (environment, defaults, workflow_vars, cli_vars):
-            if layer:
-                static.update(layer)
-        self.static: dict[str, Any] = static
+
+class VarsManager:
+    """Variables of one workflow run, per host; thread-safe because each host has its own dict.
+
+    ``static`` is the merged static layers (:func:`static_layers`); runtime variables (``set``,
+    ``set_to``) are kept per host above them.
+    """
+
+    def __init__(self, static: Mapping[str, Any] | None = None) -> None:
+        self.static: dict[str, Any] = dict(static or {})
         self._runtime: dict[str, dict[str, Any]] = {}
-        self._task_options: dict[int, dict[str, Any]] = {}
-        self._skip_reasons: dict[str, str] = {}
-        self._wrappers: dict[str, list[Any]] = {}
         self._lock = threading.Lock()
 
     # -- runtime variables ------------------------------------------------------------------------
@@ -173,15 +178,20 @@ class VarsManager:
         """A copy of the runtime variables set for ``host`` so far."""
         return dict(self._runtime.get(host_name(host), {}))
 
-    def runtime_snapshot(self, copy: bool = True) -> dict[str, dict[str, Any]]:
-        """Every host's runtime variables (for the run's result).
+    def runtime_snapshot(
+        self, hosts: Sequence[str] | None = None, copy: bool = True
+    ) -> dict[str, dict[str, Any]]:
+        """Every host's runtime variables (for the run's result), in the order of ``hosts`` (the
+        inventory's) when given, else in the order hosts first set one (which threads decide).
 
-        ``copy=False`` hands over the manager's own dicts (the engine does so once the run is over:
-        copying 100,000 of them only doubled the memory at the very end).
+        ``copy=False`` hands over the manager's own dicts (the run does so once it is over: copying
+        100,000 of them only doubled the memory at the very end).
         """
+        runtime = self._runtime
+        names = runtime if hosts is None else (h for h in hosts if h in runtime)
         if copy:
-            return {name: dict(values) for name, values in self._runtime.items() if values}
-        return {name: values for name, values in self._runtime.items() if values}
+            return {name: dict(runtime[name]) for name in names if runtime[name]}
+        return {name: runtime[name] for name in names if runtime[name]}
 
     def get(self, host: Any, name: str, default: Any = None) -> Any:
         """The value of variable ``name`` for ``host`` with precedence applied."""
@@ -192,65 +202,3 @@ class VarsManager:
     def context(self, host: Any) -> HostVars:
         """The mapping templates see for ``host``: host, runtime, then the static layers (live view)."""
         return HostVars(host, self._runtime, self.static)
-
-    # -- per-task options (set by once-per-task hooks such as ``output``) ---------------------------
-
-    def set_task_option(self, task_model: Any, key: str, value: Any) -> None:
-        """Record an option for the current run of ``task_model`` (e.g. ``print_output``)."""
-        options = self._task_options.get(id(task_model))
-        if options is None:
-            with self._lock:
-                options = self._task_options.setdefault(id(task_model), {})
-        options[key] = value
-
-    def get_task_option(self, task_model: Any, key: str, default: Any = None) -> Any:
-        """An option recorded for ``task_model`` by a hook, or ``default``."""
-        options = self._task_options.get(id(task_model))
-        return default if options is None else options.get(key, default)
-
-    def clear_task_options(self, task_model: Any) -> None:
-        """Forget a task's options (called when its run ends)."""
-        self._task_options.pop(id(task_model), None)
-
-    # -- per-host notes of the current task run (set by pre-hooks, read by the engine) --------------
-
-    def note_skip(self, host: Any, reason: str) -> None:
-        """Say why a pre-hook is about to skip ``host`` (shown in the recap); cheap, optional."""
-        self._skip_reasons[host_name(host)] = reason
-
-    def pop_skip_reason(self, host: Any) -> str | None:
-        """The reason noted for skipping ``host`` in this task run, once."""
-        return self._skip_reasons.pop(host_name(host), None) if self._skip_reasons else None
-
-    def add_execution_wrapper(self, host: Any, wrapper: Any) -> None:
-        """Have ``wrapper.execute(call, extra, task_model, host, vars_mgr)`` run this host's task.
-
-        Pre-hooks such as ``loop``, ``retries`` and ``timeout`` use it; wrappers nest by their
-        ``execution_order`` (lowest outermost).
-        """
-        key = host_name(host)
-        wrappers = self._wrappers.get(key)
-        if wrappers is None:
-            self._wrappers[key] = [wrapper]
-        else:
-            wrappers.append(wrapper)
-
-    def pop_execution_wrappers(self, host: Any) -> list[Any] | None:
-        """The wrappers registered for ``host`` in this task run, outermost first, once."""
-        wrappers = self._wrappers.pop(host_name(host), None) if self._wrappers else None
-        if wrappers and len(wrappers) > 1:
-            wrappers.sort(key=lambda w: getattr(w, "execution_order", 100))
-        return wrappers
-
-    def end_task_run(self, task_model: Any) -> None:
-        """Forget everything noted for the task run that just ended."""
-        self._task_options.pop(id(task_model), None)
-        self._skip_reasons.clear()
-        self._wrappers.clear()
-
-    def result_context(self, host: Any, result: Any) -> ChainMap[str, Any]:
-        """The context of expressions over a result (``failed_when``, ``until``): the result view
-        (``result``, ``failed``, ``changed``, ``exception``) over the host's variables."""
-        from nornflow.hooks.builtins.set_to import result_view
-
-        return ChainMap(result_view(result, host), self.context(host))

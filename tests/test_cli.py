@@ -352,7 +352,7 @@ def test_the_progress_bar_polls_the_running_task_instead_of_per_host_events(tmp_
 
     from nornflow.cli.app import PER_HOST_LINES_LIMIT, ConsoleReporter
     from nornflow.inventory import inventory_from_data
-    from nornflow.run.engine import NornFlow
+    from nornflow.run.api import NornFlow
     from nornflow.run.results import NOT_RUN, OK
     from nornflow.settings import Settings
 

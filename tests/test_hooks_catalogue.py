@@ -18,7 +18,7 @@ from nornflow.cli.app import app
 from nornflow.cli.project import create_project
 from nornflow.exceptions import HookValidationError
 from nornflow.inventory import inventory_from_data
-from nornflow.run.engine import NornFlow
+from nornflow.run.api import NornFlow
 from nornflow.settings import Settings
 
 # -- tasks used by the workflows (referenced by dotted path) ---------------------------------------

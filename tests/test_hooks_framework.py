@@ -227,26 +227,30 @@ def test_set_to_stores_payload_and_paths_per_host(impl):
     payload = {"items": [{"name": "eth0"}, {"name": "eth1"}]}
     for task in (whole, parts):
         task._validate_all_hooks()
-    whole.get_post_hooks()[0].run(whole, h1, Result(host=None, result=payload), vm)
-    whole.get_post_hooks()[0].run(whole, h2, Result(host=None, result="other"), vm)
-    parts.get_post_hooks()[0].run(parts, h1, Result(host=None, result=payload, changed=True), vm)
+    whole.get_post_hooks()[0].run(whole, h1, impl.outcome_of(h1, Result(host=None, result=payload)), vm)
+    whole.get_post_hooks()[0].run(whole, h2, impl.outcome_of(h2, Result(host=None, result="other")), vm)
+    changed = impl.outcome_of(h1, Result(host=None, result=payload, changed=True))
+    parts.get_post_hooks()[0].run(parts, h1, changed, vm)
     assert vm.get_runtime_vars(h1) == {"facts": payload, "first": "eth0", "ok": False, "ch": True}
     assert vm.get_runtime_vars(h2) == {"facts": "other"}
     with pytest.raises(ValueError, match=r"index \[0\] out of range"):
-        parts.get_post_hooks()[0].run(parts, h2, Result(host=None, result={"items": []}), vm)
+        parts.get_post_hooks()[0].run(parts, h2, impl.Outcome(h2, {"items": []}), vm)
 
 
-def test_output_hook_runs_once_per_task_run(impl):
+def test_output_is_a_task_option_read_once_not_a_per_host_hook(impl):
+    """``output`` configures the task when it is prepared: the dispatcher never calls it per host (no
+    tracker claim per host), and a direct call (the spec's run()) still lets the host run."""
     from nornflow import _hotpath
     from nornflow.vars import VarsManager
 
     task = TaskModel.create({"name": "t", "output": False})
     hook = task.get_pre_hooks()[0]
+    assert task.setup.options == {"print_output": False}
+    assert task.dispatcher.empty and hook not in task.dispatcher.pre_hooks
     vm = VarsManager()
     run = _hotpath.TRACKER.begin_run(task)
     results = [hook.run(task, SimpleNamespace(name=f"h{i}"), vm) for i in range(5)]
     assert results == [True] * 5
-    assert vm.get_task_option(task, "print_output") is False
     _hotpath.TRACKER.end_run(run)
 
 
@@ -302,10 +306,9 @@ def test_spec_example_works_as_written_from_a_user_module(tmp_path, impl, caplog
     (_hook,) = task.get_post_hooks()
     dispatcher = task.dispatcher
     with caplog.at_level(logging.INFO, logger="my_hooks"):
-        dispatcher.begin_run(task)
         for name in ("r1", "r2"):
-            dispatcher.run_post(task, SimpleNamespace(name=name), None, None)
-        dispatcher.end_run()
+            host = SimpleNamespace(name=name)
+            dispatcher.run_post(task, host, impl.Outcome(host), None)
     assert [r.getMessage() for r in caplog.records] == [
         "MyCustomHook executed for r1 with value custom_value",
         "MyCustomHook executed for r2 with value custom_value",

@@ -18,7 +18,8 @@ import pytest
 
 from nornflow.exceptions import HookExecutionError
 from nornflow.freeze import freeze
-from nornflow.hooks.base import PostRunHook, PreRunHook
+from nornflow.hooks.base import PostRunHook, PreRunHook, Skip
+from nornflow.hooks.plan import calls_run_hook, dispatch_plan, needs_inventory_order
 from tests.conftest import IMPLS
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -92,6 +93,11 @@ class Boom(PostRunHook):
         raise RuntimeError("kaput")
 
 
+def dispatcher_of(impl, pre=(), post=(), tracker=None):
+    """A dispatcher of ``impl`` for these hooks, planned as the run plans it."""
+    return impl.HookDispatcher(*dispatch_plan(pre, post), tracker or impl.ExecutionTracker())
+
+
 def hosts(n: int, prefix: str = "h") -> list[SimpleNamespace]:
     return [SimpleNamespace(name=f"{prefix}{i}") for i in range(n)]
 
@@ -120,7 +126,7 @@ def test_cache_returns_one_instance_per_class_and_value(impl):
     assert b is not a and b.value == "y"
     assert len(cache) == 2 and Counting.constructed == 2
     assert cache.get(Counting, "x") is a and cache.get(Counting, "zzz") is None
-    assert impl.cache_key(Counting, "x") in cache
+    assert (Counting, str, "x") in cache
     cache.clear()
     assert len(cache) == 0 and cache.get(Counting, "x") is None
 
@@ -153,13 +159,14 @@ def test_fleet_scale_creates_one_instance_per_distinct_config(impl):
     dispatchers = [m.dispatcher for m in models]
     assert len(impl_cache_instances(impl)) == 3  # counting a, counting b, recorder r
     fleet = hosts(100_000)
+    outcome = impl.Outcome(None)
     for model, dispatcher in zip(models, dispatchers, strict=True):
-        dispatcher.begin_run(model)
+        run = dispatcher.tracker.begin_run(model)
         run_pre, run_post = dispatcher.run_pre, dispatcher.run_post
         for host in fleet:
-            if run_pre(model, host, None):
-                run_post(model, host, None, None)
-        dispatcher.end_run()
+            if run_pre(model, host, None, run):
+                run_post(model, host, outcome, None)
+        dispatcher.tracker.end_run(run)
     assert Counting.calls == 1_000_000
     assert Counting.constructed == 2
     assert len(impl_cache_instances(impl)) == 3
@@ -228,17 +235,17 @@ def test_constructor_error_is_not_cached(impl):
 def test_32_threads_see_exactly_one_first_execution_per_task_run(impl):
     hook = OncePre("x")
     model = Model()
-    dispatcher = impl.HookDispatcher([hook], [], impl.ExecutionTracker(), PreRunHook, PostRunHook)
+    dispatcher = dispatcher_of(impl, [hook])
     fleet = hosts(10_000)
     chunks = [fleet[i::32] for i in range(32)]
 
-    def hammer():
+    def hammer(run):
         barrier = threading.Barrier(32)
 
         def worker(chunk):
             barrier.wait()
             for host in chunk:
-                assert dispatcher.run_pre(model, host, None) is True
+                assert dispatcher.run_pre(model, host, None, run) is True
 
         threads = [threading.Thread(target=worker, args=(c,)) for c in chunks]
         for t in threads:
@@ -246,14 +253,18 @@ def test_32_threads_see_exactly_one_first_execution_per_task_run(impl):
         for t in threads:
             t.join()
 
-    dispatcher.begin_run(model)
-    hammer()
+    run = dispatcher.tracker.begin_run(model)
+    hammer(run)
     assert hook.executions == 1
-    dispatcher.end_run()
-    dispatcher.begin_run(model)  # a second run of the same task runs it again
-    hammer()
+    dispatcher.tracker.end_run(run)
+    run = dispatcher.tracker.begin_run(model)  # a second run of the same task runs it again
+    hammer(run)
     assert hook.executions == 2
-    dispatcher.end_run()
+    dispatcher.tracker.end_run(run)
+    hammer(None)  # no run given: the dispatcher claims through the tracker (an implicit run)
+    assert hook.executions == 3
+    hammer(None)
+    assert hook.executions == 3
 
 
 def test_tracker_exactly_once_through_hook_run_directly(impl):
@@ -315,14 +326,15 @@ def test_tracker_state_is_garbage_collected_after_a_run(impl):
     assert len(tracker) == 0
 
 
-def test_dispatcher_releases_its_run(impl):
-    dispatcher = impl.HookDispatcher([OncePre("r")], [], impl.ExecutionTracker(), PreRunHook, PostRunHook)
+def test_dispatcher_keeps_no_run_alive(impl):
+    """A dispatcher holds no per-run state: the run it claimed on dies with its last reference."""
+    dispatcher = dispatcher_of(impl, [OncePre("r")])
     model = Model()
-    run = dispatcher.begin_run(model)
+    run = dispatcher.tracker.begin_run(model)
     ref = weakref.ref(run)
+    assert dispatcher.run_pre(model, hosts(1)[0], None, run) is True
+    assert run.has_fired(dispatcher.pre_hooks[0])
     del run
-    dispatcher.run_pre(model, hosts(1)[0], None)
-    dispatcher.end_run()
     gc.collect()
     assert ref() is None
     assert len(dispatcher.tracker) == 0
@@ -334,11 +346,28 @@ def test_dispatcher_releases_its_run(impl):
 def test_pre_hook_returning_false_skips_only_that_host(impl):
     skip = SkipSome(freeze(["h3", "h7"]))
     counting = Counting("after")
-    dispatcher = impl.HookDispatcher([skip, counting], [], impl.ExecutionTracker(), PreRunHook, PostRunHook)
+    dispatcher = dispatcher_of(impl, [skip, counting])
     model = Model()
     outcomes = {h.name: dispatcher.run_pre(model, h, None) for h in hosts(10)}
     assert [n for n, ok in outcomes.items() if not ok] == ["h3", "h7"]
     assert Counting.calls == 8  # hooks after the skipping one do not run for skipped hosts
+    # a plain False becomes the hook's own skip decision, naming it for the recap
+    assert isinstance(outcomes["h3"], Skip) and outcomes["h3"].reason == "skipped by hook 'skip_some'"
+
+
+def test_a_skip_decision_carries_its_reason_and_none_means_run(impl):
+    class Decides(PreRunHook):
+        hook_name = "decides"
+
+        def _run_hook(self, task_model, host, vars_mgr):
+            return {"a": Skip("maintenance window"), "b": None, "c": 0}.get(host.name, True)
+
+    dispatcher = dispatcher_of(impl, [Decides()])
+    model = Model()
+    got = {h: dispatcher.run_pre(model, SimpleNamespace(name=h), None) for h in ("a", "b", "c", "d")}
+    assert got["a"].reason == "maintenance window" and not got["a"]
+    assert got["b"] is True and got["d"] is True
+    assert isinstance(got["c"], Skip) and got["c"].reason == "skipped by hook 'decides'"
 
 
 def test_dispatcher_keeps_order_and_honours_overridden_run(impl):
@@ -357,28 +386,27 @@ def test_dispatcher_keeps_order_and_honours_overridden_run(impl):
         def _run_hook(self, task_model, host, result, vars_mgr):
             order.append(("b", result))
 
-    dispatcher = impl.HookDispatcher(
-        [A(), OverridesRun()], [B()], impl.ExecutionTracker(), PreRunHook, PostRunHook
-    )
+    dispatcher = dispatcher_of(impl, [A(), OverridesRun()], [B()])
     model = Model()
     assert dispatcher.run_pre(model, SimpleNamespace(name="ok"), None) is True
-    assert dispatcher.run_pre(model, SimpleNamespace(name="blocked"), None) is False
+    assert not dispatcher.run_pre(model, SimpleNamespace(name="blocked"), None)
     dispatcher.run_post(model, SimpleNamespace(name="ok"), 42, None)
     assert order == ["a", "a", ("b", 42)]
-    assert impl.fast_path_kind(OverridesRun(), PreRunHook) == 0
-    assert impl.fast_path_kind(A(), PreRunHook) == 1
-    assert impl.fast_path_kind(OncePre(), PreRunHook) == 2
+    assert not calls_run_hook(OverridesRun(), PreRunHook)  # called through its own run()
+    assert calls_run_hook(A(), PreRunHook) and calls_run_hook(OncePre(), PreRunHook)
+    plan = dispatch_plan([A(), OncePre()], [])[0]
+    assert plan[0][2] is None and plan[1][2] == id(plan[1][0])  # run-once hooks are claimed first
 
 
 def test_empty_dispatcher(impl):
-    dispatcher = impl.HookDispatcher([], [], impl.ExecutionTracker(), PreRunHook, PostRunHook)
-    assert dispatcher.empty and not dispatcher.needs_prime
+    dispatcher = dispatcher_of(impl)
+    assert dispatcher.empty and not needs_inventory_order([])
     assert dispatcher.run_pre(Model(), hosts(1)[0], None) is True
     assert dispatcher.run_post(Model(), hosts(1)[0], None, None) is None
 
 
 def test_hook_exception_names_hook_task_and_host(impl):
-    dispatcher = impl.HookDispatcher([], [Boom()], impl.ExecutionTracker(), PreRunHook, PostRunHook)
+    dispatcher = dispatcher_of(impl, [], [Boom()])
     with pytest.raises(HookExecutionError) as info:
         dispatcher.run_post(Model("backup"), SimpleNamespace(name="r1"), None, None)
     err = info.value
@@ -397,32 +425,40 @@ def test_once_per_task_post_hooks_are_kept_for_the_engine(impl):
             OncePost.calls.append(host.name)
 
     per_host = Recorder()
-    dispatcher = impl.HookDispatcher(
-        [], [OncePost(), per_host], impl.ExecutionTracker(), PreRunHook, PostRunHook
-    )
+    dispatcher = dispatcher_of(impl, [], [OncePost(), per_host])
     model = Model()
-    dispatcher.begin_run(model)
+    run = dispatcher.tracker.begin_run(model)
     for host in hosts(5):
         dispatcher.run_post(model, host, 1, None)
     assert OncePost.calls == [] and len(per_host.seen) == 5
-    dispatcher.run_post_once(model, SimpleNamespace(name="first"), 1, None)
-    dispatcher.run_post_once(model, SimpleNamespace(name="again"), 1, None)
+    dispatcher.run_post_once(model, SimpleNamespace(name="first"), 1, None, run)
+    dispatcher.run_post_once(model, SimpleNamespace(name="again"), 1, None, run)
     assert OncePost.calls == ["first"]
-    dispatcher.end_run()
+    dispatcher.tracker.end_run(run)
 
 
-def test_prime_walks_hosts_in_order_until_one_passes(impl):
-    once = OncePre("p")
-    skip = SkipSome(freeze(["h0", "h1"]))
-    dispatcher = impl.HookDispatcher([skip, once], [], impl.ExecutionTracker(), PreRunHook, PostRunHook)
-    assert dispatcher.needs_prime
-    model = Model()
-    run = dispatcher.begin_run(model)
-    primed = dispatcher.prime(model, hosts(10), None)
-    assert primed == {"h0": False, "h1": False, "h2": True}
-    assert run.primed is primed
+def test_prime_walks_hosts_in_order_until_one_passes(impl, tmp_path):
+    """Before the fan-out, the run evaluates the pre-hooks of hosts in inventory order until one
+    passes, so a run-once hook fires on the first eligible host whatever the threads do."""
+    from nornflow.hooks.registry import register_hook
+    from nornflow.inventory import inventory_from_data
+    from nornflow.run.api import NornFlow
+    from nornflow.settings import Settings
+
+    register_hook(OncePre)
+    register_hook(SkipSome)
+    inventory = inventory_from_data({f"h{i}": {} for i in range(10)})
+    nf = NornFlow(Settings(base_dir=tmp_path), inventory=inventory, workers=4)
+    prepared = nf.load_workflow(
+        {"workflow": {"name": "p", "tasks": [{"name": "echo", "skip_some": ["h0", "h1"], "once_pre": "p"}]}}
+    )
+    assert prepared.tasks[0].needs_prime
+    result = nf.run(prepared)
+    once = prepared.tasks[0].model.get_pre_hooks()[1]
     assert once.hosts == ["h2"]  # the first eligible host in inventory order
-    dispatcher.end_run()
+    task = result.tasks[0]
+    assert [task[h].status for h in ("h0", "h1", "h2", "h3")] == ["skipped", "skipped", "ok", "ok"]
+    assert task["h0"].skip_reason == "skipped by hook 'skip_some'"
 
 
 # -- parity and selection --------------------------------------------------------------------------
@@ -430,6 +466,7 @@ def test_prime_walks_hosts_in_order_until_one_passes(impl):
 
 @pytest.mark.skipif(len(IMPLS) < 2, reason="compiled twin not available in this run")
 def test_twins_have_the_same_public_api():
+    """Same public names, signatures, and fields (slots) in the same order: a reader can diff them."""
     py = importlib.import_module("nornflow._hotpath_py")
     c = importlib.import_module("nornflow._hotpath_c")
     assert sorted(py.__all__) == sorted(c.__all__)
@@ -437,17 +474,38 @@ def test_twins_have_the_same_public_api():
         a, b = getattr(py, name), getattr(c, name)
         if name == "IMPLEMENTATION":
             continue
+        if not callable(a):
+            assert a == b, name  # the status codes
+            continue
         if inspect.isclass(a):
             pub_a = {m for m in dir(a) if not m.startswith("_")}
             pub_b = {m for m in dir(b) if not m.startswith("_")}
             assert pub_a == pub_b, name
             assert _ctor_params(a) == _ctor_params(b), f"{name}()"
+            assert _fields(a) == _compiled_fields(b, a), f"{name} fields"
             for member in sorted(pub_a):
                 fa, fb = getattr(a, member), getattr(b, member)
                 if callable(fa) and not isinstance(fa, type):
                     assert _sig(fa) == _sig(fb), f"{name}.{member}"
         else:
             assert _sig(a) == _sig(b), name
+
+
+def _fields(cls):
+    """The public fields of a pure-twin class, in declaration order."""
+    return [s for s in cls.__slots__ if not s.startswith("_")]
+
+
+def _compiled_fields(cls, twin):
+    """The public fields of a compiled class, in declaration order (its properties left out)."""
+    import types
+
+    kinds = (types.GetSetDescriptorType, types.MemberDescriptorType)
+    return [
+        k
+        for k, v in cls.__dict__.items()
+        if isinstance(v, kinds) and not isinstance(twin.__dict__.get(k), property) and not k.startswith("_")
+    ]
 
 
 def _ctor_params(cls):

@@ -23,7 +23,7 @@ from nornflow.hooks.base import PostRunHook, PreRunHook
 from nornflow.hooks.builtins.output import OutputHook
 from nornflow.hooks.registry import register_hook
 from nornflow.inventory import inventory_from_data
-from nornflow.run.engine import NornFlow
+from nornflow.run.api import NornFlow
 from nornflow.settings import Settings
 from nornflow.workflow.catalog import TaskInfo
 
@@ -227,10 +227,12 @@ def test_run_once_hooks_run_exactly_once_per_task_run_on_the_first_eligible_host
         assert reasons == {"run_once: ran on another host", "if condition is false"}
         expected_every = sum(1 for i in range(N_HOSTS) if eligible(i))
         assert every.counts()["ok"] == expected_every
-        for kind in ("output", "once_pre", "once_post"):
+        for kind in ("once_pre", "once_post"):
             assert sorted(once_hooks.get(kind, [])) == [("all_task", first), ("once_task", first)], (
                 f"run {run}: {kind} ran {once_hooks.get(kind)}"
             )
+        # ``output`` is a task option read when the task is prepared: never called per host
+        assert "output" not in once_hooks
         assert once.print_output is False and every.print_output is True
     assert len(_hotpath.TRACKER) == 0
 
@@ -243,11 +245,10 @@ def _check_cache(prepared: Any, expected_size: int) -> None:
     holds nothing else: ``expected_size`` distinct keys so far in this test."""
     cache = _hotpath.HOOK_CACHE
     for task in prepared.tasks:
-        d = task.dispatcher
-        for hook in (*d.pre_hooks, *d.post_hooks, *d.post_once):
+        for hook in (*task.model.get_pre_hooks(), *task.model.get_post_hooks()):
             value = task.model.hooks[hook.hook_name]
             assert cache.get(type(hook), value) is hook, f"{hook!r} is not the cached instance"
-            assert _hotpath.cache_key(type(hook), value) in cache
+            assert (type(hook), type(value), value) in cache
     assert len(cache) == expected_size, sorted(map(repr, cache.instances()))
 
 

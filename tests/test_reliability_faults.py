@@ -265,7 +265,7 @@ def exits(task: Task) -> Result:
 
 def test_a_task_calling_sys_exit_fails_only_its_host(impl, tmp_path):
     from nornflow.inventory import inventory_from_data
-    from nornflow.run.engine import NornFlow
+    from nornflow.run.api import NornFlow
     from nornflow.settings import Settings
 
     inv = inventory_from_data({name: {} for name in ("r1", "r2", "r3")})
@@ -282,22 +282,27 @@ def test_a_broken_host_step_is_reported_failed_never_not_run(impl, tmp_path, mon
     """If the per-host step itself raised (a nornflow bug), the runner keeps the exception: the engine
     must report that host failed and exit 1, not show it as 'not run' and exit 0."""
     from nornflow.inventory import inventory_from_data
-    from nornflow.run.engine import NornFlow
+    from nornflow.run.api import NornFlow
+    from nornflow.run.executor import LocalExecutor
     from nornflow.settings import Settings
 
-    original = NornFlow._make_step
+    original = LocalExecutor._bind
 
-    def broken_make_step(self, task, nr, active, *args, **kwargs):
-        step = original(self, task, nr, active, *args, **kwargs)
+    def broken_bind(self, task, result, positions, run):
+        step = original(self, task, result, positions, run)
 
         def wrapper(k):
-            if active[k].name == "r2":
+            if step.hosts[k].name == "r2":
                 raise RuntimeError("step exploded")
             return step(k)
 
+        wrapper.positions = step.positions  # type: ignore[attr-defined]
+        wrapper.keep = step.keep  # type: ignore[attr-defined]
+        wrapper.codes = step.codes  # type: ignore[attr-defined]
+        wrapper.on_failure = step.on_failure  # type: ignore[attr-defined]
         return wrapper
 
-    monkeypatch.setattr(NornFlow, "_make_step", broken_make_step)
+    monkeypatch.setattr(LocalExecutor, "_bind", broken_bind)
     inv = inventory_from_data({name: {} for name in ("r1", "r2", "r3")})
     res = NornFlow(Settings(base_dir=tmp_path), inventory=inv, workers=2).run(
         {"workflow": {"name": "x", "tasks": [{"name": "echo"}]}}

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from nornflow.inventory import inventory_from_data
-from nornflow.run.engine import NornFlow
+from nornflow.run.api import NornFlow
 from nornflow.run.results import WorkflowResult
 from nornflow.settings import Settings
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from nornflow.exceptions import NornFlowError, TaskNotFoundError, YAMLLoadError
 from nornflow.hooks.registry import HOOK_REGISTRY
-from nornflow.run.engine import NornFlow
+from nornflow.run.api import NornFlow
 from nornflow.settings import Settings
 from nornflow.workflow.loader import load_workflow_file, workflow_from_mapping
 
@@ -55,7 +55,7 @@ def no_hang(seconds: float = HANG_SECONDS) -> Iterator[None]:
 
 #: Dotted task names the fuzzer may really import; any other is "not found" without importing it, so a
 #: random string such as ``antigravity.x`` never runs a module's import side effects.
-IMPORTABLE = {"os.path", "nornflow.run.engine", "a.b"}
+IMPORTABLE = {"os.path", "nornflow.run.api", "a.b"}
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +202,7 @@ HOOK_VALUES = {
 }
 task_names = st.one_of(
     st.sampled_from(
-        ["echo", "set", "write_file", "nope", "a.b.c", "os.path.join", "nornflow.run.engine.NornFlow"]
+        ["echo", "set", "write_file", "nope", "a.b.c", "os.path.join", "nornflow.run.api.NornFlow"]
     ),
     st.text(alphabet=st.characters(blacklist_characters="."), max_size=20),  # no random dotted imports
 )

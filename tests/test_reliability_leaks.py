@@ -17,7 +17,7 @@ from nornflow import _hotpath
 from nornflow.hooks.base import PostRunHook
 from nornflow.hooks.registry import register_hook
 from nornflow.inventory import inventory_from_data
-from nornflow.run.engine import NornFlow
+from nornflow.run.api import NornFlow
 from nornflow.settings import Settings
 from nornflow.workflow.catalog import TaskInfo
 

@@ -177,7 +177,7 @@ def test_logs_are_masked_and_shown_at_the_right_level(project: Path):
 
 def test_debug_traceback_never_prints_locals(project: Path, monkeypatch: pytest.MonkeyPatch):
     """An internal error with --debug shows its traceback, but not the frame's local variables."""
-    from nornflow.run.engine import NornFlow
+    from nornflow.run.api import NornFlow
 
     def broken_run(self: NornFlow, *args: Any, **kwargs: Any) -> Any:
         device_password = "".join(reversed("ylnOlacoL-2retnuH"))  # only a dump of locals shows it

@@ -534,14 +534,24 @@ def test_adaptive_run_each_hammer_many_waiting_hosts_each_exactly_once() -> None
 
 
 @pytest.mark.parametrize(
-    ("mode", "in_caller", "in_workers"),
-    [("work_queue", True, False), ("threaded", False, True), ("serial", True, False)],
+    ("mode", "options", "in_caller", "workers_prefix"),
+    [
+        ("work_queue", {}, True, None),  # adaptive: CPU-bound hosts stay on the calling thread
+        ("work_queue", {"adaptive": False}, False, "nornflow-worker-"),  # every worker at once
+        ("threaded", {}, False, "ThreadPoolExecutor-"),  # Nornir's own ThreadedRunner plugin
+        ("serial", {}, True, None),  # Nornir's SerialRunner
+    ],
 )
 def test_runner_setting_picks_how_hosts_are_spread(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path, mode: str, in_caller: bool, in_workers: bool
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: pathlib.Path,
+    mode: str,
+    options: dict[str, Any],
+    in_caller: bool,
+    workers_prefix: str | None,
 ) -> None:
     from nornflow.inventory import inventory_from_data
-    from nornflow.run.engine import NornFlow
+    from nornflow.run.api import NornFlow
     from nornflow.settings import Settings
     from nornflow.workflow.catalog import TaskInfo
 
@@ -554,12 +564,16 @@ def test_runner_setting_picks_how_hosts_are_spread(
         return Result(host=task.host)
 
     inventory = inventory_from_data({f"h{i:03d}": {} for i in range(200)})
-    nf = NornFlow(Settings(base_dir=tmp_path, runner=mode), inventory=inventory, workers=8)
+    settings = Settings(base_dir=tmp_path, runner=mode, runner_options=options)
+    nf = NornFlow(settings, inventory=inventory, workers=8)
     nf.catalog.tasks["where"] = TaskInfo.of("where", where, "tests")
     result = nf.run({"workflow": {"name": "w", "tasks": [{"name": "where"}]}})
     assert result.exit_code == 0 and result.tasks[0].counts()["ok"] == 200
     assert (threading.current_thread().name in seen) is in_caller
-    assert any(name.startswith("nornflow-worker-") for name in seen) is in_workers
+    if workers_prefix is None:
+        assert seen == {threading.current_thread().name}
+    else:
+        assert all(name.startswith(workers_prefix) for name in seen), seen
 
 
 def test_an_unknown_runner_setting_is_an_error_naming_the_key(tmp_path: pathlib.Path) -> None:

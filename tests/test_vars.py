@@ -9,15 +9,17 @@ import pytest
 from nornir.core.inventory import Host
 
 from nornflow.templating import TemplateError, compile_args, compile_expression
-from nornflow.vars import HostVars, VarsManager, host_name
+from nornflow.vars import HostVars, VarsManager, host_name, static_layers
 
 
 def make_vm() -> VarsManager:
     return VarsManager(
-        environment={"site": "env", "only_env": 1},
-        defaults={"site": "defaults", "level": "defaults"},
-        workflow_vars={"site": "workflow"},
-        cli_vars={"level": "cli"},
+        static_layers(
+            environment={"site": "env", "only_env": 1},
+            defaults={"site": "defaults", "level": "defaults"},
+            workflow_vars={"site": "workflow"},
+            cli_vars={"level": "cli"},
+        )
     )
 
 

@@ -23,12 +23,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from nornflow._hotpath import FAILED
 from nornflow._version import __version__
-from nornflow.exceptions import NornFlowError
+from nornflow.exceptions import NornFlowError, WorkflowError
 from nornflow.models.task import TaskModel
 from nornflow.models.workflow import WorkflowModel
-from nornflow.run.engine import NornFlow, Reporter, parse_assignments
-from nornflow.run.results import FAILED, TaskResult, WorkflowResult
+from nornflow.run.api import NornFlow
+from nornflow.run.reporter import Reporter
+from nornflow.run.results import TaskResult, WorkflowResult
 from nornflow.secrets import SecretMaskingFilter, SecretRegistry, is_secret_key, mask_data
 from nornflow.settings import FailureStrategy, Settings, find_settings
 
@@ -54,6 +56,27 @@ app.add_typer(show_app, name="show")
 
 class _Ctx:
     debug = False
+
+
+def _parse_cli_value(text: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        return text
+
+
+def parse_assignments(items: Sequence[str], what: str = "--vars") -> dict[str, Any]:
+    """Parse ``key=value`` pairs (values read as YAML scalars/lists, so ``n=3`` is an int)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise WorkflowError(f"{what} takes key=value, got {item!r}", key=what)
+        out[key] = _parse_cli_value(value)
+    return out
 
 
 def _version_line() -> str:
@@ -125,8 +148,10 @@ def _settings(project: Path | None, settings_file: Path | None) -> Settings:
     return Settings.load(found) if found else Settings(base_dir=Path.cwd())
 
 
-def _engine(project: Path | None, settings_file: Path | None, workers: int | None = None) -> NornFlow:
-    return NornFlow(_settings(project, settings_file), workers=workers)
+def _engine(
+    project: Path | None, settings_file: Path | None, workers: int | None = None, tune_gc: bool = False
+) -> NornFlow:
+    return NornFlow(_settings(project, settings_file), workers=workers, tune_gc=tune_gc)
 
 
 _PROJECT = typer.Option(None, "--project", "-C", help="Project directory (default: nearest nornflow.yaml).")
@@ -334,7 +359,7 @@ def run(
     masker = _Masker(SecretRegistry(), not show_secrets)
     with _log_to_stderr(debug, masker):
         try:
-            engine = _engine(project, settings_file, workers)
+            engine = _engine(project, settings_file, workers, tune_gc=True)  # a CLI run owns its process
             cli_vars = parse_assignments(vars_, "--vars")
             filters = parse_assignments(filter_, "--filter")
             masker.learn_inventory(engine.inventory)
@@ -423,7 +448,7 @@ class _Masker:
         if self.enabled:
             from nornflow.vars import env_vars
 
-            self.learn([workflow_vars, cli_vars, engine._defaults_vars(), env_vars()])
+            self.learn([workflow_vars, cli_vars, engine.default_vars(), env_vars()])
 
     def learn_task(self, task: TaskModel, result: TaskResult, shown: bool) -> None:
         """Before a task's results are printed: all of them are secrets if ``set_to`` stores them in a

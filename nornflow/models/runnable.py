@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 from nornflow import _hotpath
 from nornflow.exceptions import HookValidationError, NornFlowError, WorkflowError
 from nornflow.freeze import freeze
-from nornflow.hooks.base import Hook, PostRunHook, PreRunHook
+from nornflow.hooks.base import Hook, PostRunHook, PreRunHook, TaskSetup
+from nornflow.hooks.plan import build_dispatcher, build_setup
 from nornflow.hooks.registry import HOOK_REGISTRY
 
 __all__ = ["_HOOK_CACHE_LOCK", "_HOOK_INSTANCE_CACHE", "RunnableModel"]
@@ -44,6 +45,7 @@ class RunnableModel(BaseModel):
     _post_hooks: list[PostRunHook] | None = PrivateAttr(default=None)
     _hooks_validated: bool = PrivateAttr(default=False)
     _dispatcher: Any = PrivateAttr(default=None)
+    _setup: TaskSetup | None = PrivateAttr(default=None)
     _file: str | None = PrivateAttr(default=None)
     _line: int | None = PrivateAttr(default=None)
 
@@ -186,16 +188,12 @@ class RunnableModel(BaseModel):
                 continue
             try:
                 hook = self._get_or_create_hook_instance(hook_class, hook_value)
-                hook.validate_value()
-                ok, reason = hook.validate_task_compatibility(self)
             except NornFlowError as exc:
                 problems.append(self._problem(hook_name, exc.message))
                 continue
-            except (ValueError, TypeError, KeyError) as exc:
-                problems.append(self._problem(hook_name, str(exc) or type(exc).__name__))
-                continue
-            if not ok:
-                problems.append(self._problem(hook_name, reason or "is not compatible with this task"))
+            problem = _check_hook(hook, self)
+            if problem:
+                problems.append(self._problem(hook_name, problem))
         if problems:
             if len(problems) == 1:
                 raise problems[0]
@@ -214,17 +212,19 @@ class RunnableModel(BaseModel):
 
     @property
     def dispatcher(self) -> Any:
-        """The hot-path dispatcher for this model's hooks (built once, after validation)."""
+        """The hot-path dispatcher for this model's per-host hooks (built once, after validation)."""
         if self._dispatcher is None:
             self._validate_all_hooks()
-            self._dispatcher = _hotpath.HookDispatcher(
-                self.get_pre_hooks(),
-                self.get_post_hooks(),
-                _hotpath.TRACKER,
-                PreRunHook,
-                PostRunHook,
-            )
+            self._dispatcher = build_dispatcher(self.get_pre_hooks(), self.get_post_hooks(), _hotpath.TRACKER)
         return self._dispatcher
+
+    @property
+    def setup(self) -> TaskSetup:
+        """What this model's hooks configured once (task options, execution wrappers), after validation."""
+        if self._setup is None:
+            self._validate_all_hooks()
+            self._setup = build_setup(self, [*self.get_pre_hooks(), *self.get_post_hooks()])
+        return self._setup
 
     @property
     def label(self) -> str | None:
@@ -236,6 +236,26 @@ class RunnableModel(BaseModel):
     def source(self) -> tuple[str | None, int | None]:
         """``(file, line)`` where this model was defined, when known."""
         return (self._file, self._line)
+
+
+def _check_hook(hook: Hook, model: Any) -> str | None:
+    """What is wrong with ``hook`` on ``model`` (None when nothing): its value, its compatibility, or
+    a validation method that broke its own contract (raised something unexpected, returned junk)."""
+    method = "validate_value"
+    try:
+        hook.validate_value()
+        method = "validate_task_compatibility"
+        answer = hook.validate_task_compatibility(model)
+    except NornFlowError as exc:
+        return exc.message
+    except (ValueError, TypeError, KeyError) as exc:
+        return str(exc) or type(exc).__name__
+    except Exception as exc:  # a bug in the hook: still a located validation error, not a crash
+        return f"{type(hook).__name__}.{method}() raised {type(exc).__name__}: {exc}"
+    if not (isinstance(answer, tuple) and len(answer) == 2 and isinstance(answer[0], bool)):
+        return f"{type(hook).__name__}.validate_task_compatibility() must return (bool, str), got {answer!r}"
+    ok, reason = answer
+    return None if ok else (str(reason) if reason else "is not compatible with this task")
 
 
 def _key_line(mapping: Any, key: Any, default: int | None) -> int | None:

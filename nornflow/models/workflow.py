@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from nornflow.exceptions import WorkflowError
 from nornflow.models.runnable import _validation_error
 from nornflow.models.task import TaskModel
-from nornflow.settings import FailureStrategy
+from nornflow.settings import FailureStrategy, ProcessorSpec
 
 __all__ = ["FailureStrategy", "WorkflowModel"]
 
@@ -26,6 +26,8 @@ class WorkflowModel(BaseModel):
     inventory_filters: dict[str, Any] = Field(default_factory=dict)
     failure_strategy: FailureStrategy | None = None
     dry_run: bool | None = None
+    #: Nornir processors of this workflow's runs; ``None`` uses the project's (settings), ``[]`` none.
+    processors: list[ProcessorSpec] | None = None
     tasks: list[TaskModel] = Field(min_length=1)
 
     @classmethod

@@ -13,6 +13,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from nornflow._hotpath import CHANGED, FAILED, NOT_RUN, OK, SKIPPED
+
 __all__ = [
     "CHANGED",
     "FAILED",
@@ -25,7 +27,7 @@ __all__ = [
     "WorkflowResult",
 ]
 
-NOT_RUN, OK, CHANGED, FAILED, SKIPPED = 0, 1, 2, 3, 4
+#: Status names by code (a host that never ran reads as skipped, with the reason "not run").
 STATUS_NAMES = ("skipped", "ok", "changed", "failed", "skipped")
 
 

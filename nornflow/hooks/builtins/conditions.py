@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from nornflow.hooks.base import PreRunHook
+from nornflow.hooks.base import PreRunHook, Skip
 from nornflow.hooks.registry import register_hook
 from nornflow.templating import TemplateError, compile_expression
 
@@ -30,6 +30,7 @@ class IfHook(PreRunHook):
         self._expression = None
         self._filter: Mapping[str, Any] | None = None
         self._error: str | None = None
+        self._skip = Skip(f"{self.hook_name} condition is false")
         try:
             self._compile(value)
         except (TemplateError, ValueError) as exc:
@@ -72,17 +73,15 @@ class IfHook(PreRunHook):
             return (False, "use either 'if' or 'when' (they are aliases), not both")
         return (True, "")
 
-    def _run_hook(self, task_model: Any, host: Any, vars_mgr: Any) -> bool:
+    def _run_hook(self, task_model: Any, host: Any, vars_mgr: Any) -> bool | Skip:
         if self._filter is not None:
             from nornflow.inventory.filters import host_matches
 
-            ok = host_matches(host, self._filter)
-        else:
-            assert self._expression is not None
-            ok = bool(self._expression.evaluate(vars_mgr.context(host)))
-        if not ok:
-            vars_mgr.note_skip(host, f"{self.hook_name} condition is false")
-        return ok
+            if host_matches(host, self._filter):
+                return True
+        elif self._expression.evaluate(vars_mgr.context(host)):  # type: ignore[union-attr]
+            return True
+        return self._skip
 
 
 @register_hook

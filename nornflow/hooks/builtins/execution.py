@@ -1,28 +1,27 @@
-"""Hooks that shape how the task itself runs on a host: ``loop``, ``retries``, ``timeout``.
+"""Hooks that run the task themselves for each host: ``loop``, ``retries``, ``timeout``.
 
-Each is a pre-hook that hands the engine an *execution wrapper* for the host
-(``vars_mgr.add_execution_wrapper``). The engine nests the wrappers by ``execution_order`` — loop
-outermost, then retries, then timeout innermost — so ``loop`` + ``retries`` retries each item and
-``timeout`` bounds each attempt. A wrapper's ``execute(call, extra, task_model, host, vars_mgr)`` calls
-``call(extra)`` (render the args with ``extra`` variables and run the task) as often as it needs.
+They are :class:`~nornflow.hooks.base.WrapperHook` s: ordered once when the task is prepared by
+``execution_order`` (loop outermost, then retries, then timeout innermost), so ``loop`` + ``retries``
+retries each item and ``timeout`` bounds each attempt. Each one's ``execute`` gets the next one as
+``call(task, extra)``: render the args with the ``extra`` variables and run the task through the
+inner wrappers.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from nornir.core.task import Result
-
-from nornflow.hooks.base import PreRunHook
+from nornflow import _hotpath
+from nornflow.freeze import thaw
+from nornflow.hooks.base import TaskCall, WrapperHook
+from nornflow.hooks.outcome import outcome_context
 from nornflow.hooks.registry import register_hook
-from nornflow.templating import TemplateError, compile_expression, has_template
+from nornflow.templating import Expression, TemplateError, compile_expression, has_template
 
-__all__ = ["LoopHook", "RetriesHook", "TimeoutHook"]
-
-Call = Callable[[Mapping[str, Any] | None], Result]
+__all__ = ["LoopHook", "RetriesHook", "TaskTimeoutError", "TimeoutHook"]
 
 #: Largest sensible values; bigger ones are almost certainly typos.
 MAX_RETRIES = 1000
@@ -35,24 +34,8 @@ def _merge_extra(extra: Mapping[str, Any] | None, more: Mapping[str, Any]) -> di
     return merged
 
 
-class _WrapperHook(PreRunHook):
-    """A pre-hook that registers itself as this host's execution wrapper."""
-
-    execution_order = 100
-
-    def _run_hook(self, task_model: Any, host: Any, vars_mgr: Any) -> bool:
-        vars_mgr.add_execution_wrapper(host, self)
-        return True
-
-    def execute(
-        self, call: Call, extra: Mapping[str, Any] | None, task_model: Any, host: Any, vars_mgr: Any
-    ) -> Result:
-        """Run the task for ``host`` through ``call``; return the result to record."""
-        raise NotImplementedError
-
-
 @register_hook
-class LoopHook(_WrapperHook):
+class LoopHook(WrapperHook):
     """Run the task once per item (``item`` in its args); the results are kept per item."""
 
     hook_name = "loop"
@@ -60,33 +43,40 @@ class LoopHook(_WrapperHook):
 
     def __init__(self, value: Any = None) -> None:
         super().__init__(value)
-        self._expression = None
+        self._expression: Expression | None = None
+        #: a literal list: its items, with templated strings compiled once (None: an expression)
+        self._items: list[Any] | None = None
+        self._templated = False
         self._error: str | None = None
-        if isinstance(value, str):
-            try:
+        try:
+            if isinstance(value, str):
                 self._expression = compile_expression(value)
-            except TemplateError as exc:
-                self._error = str(exc)
-        elif not isinstance(value, (list, tuple)):
-            self._error = f"must be a list or a Jinja2 expression giving a list, got {type(value).__name__}"
+            elif isinstance(value, (list, tuple)):
+                self._items = [
+                    compile_expression(i) if isinstance(i, str) and has_template(i) else i
+                    for i in thaw(value)
+                ]
+                self._templated = any(isinstance(i, Expression) for i in self._items)
+            else:
+                self._error = (
+                    f"must be a list or a Jinja2 expression giving a list, got {type(value).__name__}"
+                )
+        except TemplateError as exc:
+            self._error = str(exc)
 
     def validate_value(self) -> None:
         """A malformed expression or a non-list value is reported before the run."""
         if self._error:
             raise ValueError(self._error)
 
-    def _items(self, host: Any, vars_mgr: Any) -> list[Any]:
-        from nornflow.freeze import thaw
-
-        if self._expression is None:
-            items = thaw(self.value)
-            if any(isinstance(i, str) and has_template(i) for i in items):
-                ctx = vars_mgr.context(host)
-                items = [
-                    compile_expression(i).evaluate(ctx) if isinstance(i, str) and has_template(i) else i
-                    for i in items
-                ]
-            return items
+    def items_for(self, host: Any, vars_mgr: Any) -> list[Any]:
+        """The items of this host's loop (templated items and expressions evaluated for ``host``)."""
+        if self._items is not None:
+            if not self._templated:
+                return list(self._items)
+            ctx = vars_mgr.context(host)
+            return [i.evaluate(ctx) if isinstance(i, Expression) else i for i in self._items]
+        assert self._expression is not None
         items = self._expression.evaluate(vars_mgr.context(host))
         if isinstance(items, Mapping):
             return [{"key": k, "value": v} for k, v in items.items()]
@@ -97,34 +87,34 @@ class LoopHook(_WrapperHook):
         )
 
     def execute(
-        self, call: Call, extra: Mapping[str, Any] | None, task_model: Any, host: Any, vars_mgr: Any
-    ) -> Result:
-        items = self._items(host, vars_mgr)
-        results = [call(_merge_extra(extra, {"item": item})) for item in items]
+        self, call: TaskCall, task_model: Any, task: Any, vars_mgr: Any, extra: Mapping[str, Any] | None
+    ) -> Any:
+        """Run the task once per item; the host failed (changed) if any item did."""
+        host = task.host
+        items = self.items_for(host, vars_mgr)
+        outcomes = [call(task, _merge_extra(extra, {"item": item})) for item in items]
         detail = []
-        for item, r in zip(items, results, strict=True):
-            entry: dict[str, Any] = {
-                "item": item,
-                "status": "failed" if r.failed else ("changed" if r.changed else "ok"),
-                "result": r.result,
-            }
-            if r.exception is not None:
-                entry["error"] = f"{type(r.exception).__name__}: {r.exception}"
+        for item, o in zip(items, outcomes, strict=True):
+            entry: dict[str, Any] = {"item": item, "status": o.status, "result": o.result}
+            if o.exception is not None:
+                entry["error"] = f"{type(o.exception).__name__}: {o.exception}"
             detail.append(entry)
-        failed = [r for r in results if r.failed]
-        combined = Result(
-            host=host,
-            result=[r.result for r in results],
-            changed=any(r.changed for r in results),
-            failed=bool(failed),
-            exception=failed[0].exception if failed else None,
+        failed = [o for o in outcomes if o.failed]
+        combined = _hotpath.Outcome(
+            host,
+            [o.result for o in outcomes],
+            any(o.changed for o in outcomes),
+            bool(failed),
+            failed[0].exception if failed else None,
         )
-        combined.nornflow_extra = {"items": detail}  # type: ignore[attr-defined]
+        if failed:
+            combined.hook = failed[0].hook
+        combined.items = detail
         return combined
 
 
 @register_hook
-class RetriesHook(_WrapperHook):
+class RetriesHook(WrapperHook):
     """Re-run a failed (or not-yet-``until``) task: ``retries: N`` or ``{count, delay, until}``."""
 
     hook_name = "retries"
@@ -170,21 +160,22 @@ class RetriesHook(_WrapperHook):
         if self._error:
             raise ValueError(self._error)
 
-    def _done(self, r: Result, host: Any, vars_mgr: Any) -> bool:
-        if r.failed:
+    def _done(self, outcome: Any, vars_mgr: Any) -> bool:
+        if outcome.failed:
             return False
         if self._until is None:
             return True
-        return bool(self._until.evaluate(vars_mgr.result_context(host, r)))
+        return bool(self._until.evaluate(outcome_context(outcome, vars_mgr)))
 
     def execute(
-        self, call: Call, extra: Mapping[str, Any] | None, task_model: Any, host: Any, vars_mgr: Any
-    ) -> Result:
+        self, call: TaskCall, task_model: Any, task: Any, vars_mgr: Any, extra: Mapping[str, Any] | None
+    ) -> Any:
+        """Run the task until it succeeds (and ``until`` holds) or the attempts are used up."""
         attempts = 0
         while True:
             attempts += 1
-            r = call(extra)
-            done = self._done(r, host, vars_mgr)
+            r = call(task, extra)
+            done = self._done(r, vars_mgr)
             if done or attempts > self.count:
                 break
             if self.delay:
@@ -194,9 +185,8 @@ class RetriesHook(_WrapperHook):
             r.exception = RuntimeError(
                 f"'until' condition still false after {attempts} attempt(s): {self._until.source}"  # type: ignore[union-attr]
             )
-        extra_info = dict(getattr(r, "nornflow_extra", None) or {})
-        extra_info["attempts"] = attempts
-        r.nornflow_extra = extra_info  # type: ignore[attr-defined]
+            r.hook = self.hook_name
+        r.attempts = attempts
         return r
 
 
@@ -205,7 +195,7 @@ class TaskTimeoutError(TimeoutError):
 
 
 @register_hook
-class TimeoutHook(_WrapperHook):
+class TimeoutHook(WrapperHook):
     """Fail a host whose task runs longer than S seconds (each attempt of each item); others go on.
 
     Python cannot kill a thread: the timed-out call is abandoned on a daemon thread and its eventual
@@ -222,19 +212,28 @@ class TimeoutHook(_WrapperHook):
             raise ValueError(f"must be a number of seconds > 0, got {v!r}")
 
     def execute(
-        self, call: Call, extra: Mapping[str, Any] | None, task_model: Any, host: Any, vars_mgr: Any
-    ) -> Result:
-        box: list[Result] = []
+        self, call: TaskCall, task_model: Any, task: Any, vars_mgr: Any, extra: Mapping[str, Any] | None
+    ) -> Any:
+        """Run the task on a helper thread and give up waiting after ``value`` seconds."""
+        host = task.host
+        box: list[Any] = []
 
         def target() -> None:
-            box.append(call(extra))
+            try:
+                box.append(call(task, extra))
+            except BaseException as exc:  # handed back to the waiting thread, which raises it
+                box.append(exc)
 
         worker = threading.Thread(target=target, name=f"nornflow-timeout-{host.name}", daemon=True)
         worker.start()
         worker.join(float(self.value))
         if box:
+            if isinstance(box[0], BaseException):
+                raise box[0]
             return box[0]
         exc = TaskTimeoutError(
             f"task {getattr(task_model, 'name', '?')!r} exceeded its timeout of {self.value}s"
         )
-        return Result(host=host, result=str(exc), exception=exc, failed=True)
+        outcome = _hotpath.Outcome(host, str(exc), False, True, exc)
+        outcome.hook = self.hook_name
+        return outcome

@@ -1,10 +1,10 @@
-"""``output``: show or hide a task's output (status is always shown); once per task run."""
+"""``output``: show or hide a task's output (status is always shown); a task option, read once."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from nornflow.hooks.base import PreRunHook
+from nornflow.hooks.base import PreRunHook, TaskSetup
 from nornflow.hooks.registry import register_hook
 
 __all__ = ["OutputHook"]
@@ -16,13 +16,18 @@ class OutputHook(PreRunHook):
 
     hook_name = "output"
     run_once_per_task = True
+    per_host = False  # a constant of the task: read once, when the task is prepared
 
     def validate_value(self) -> None:
         """``output`` takes true or false."""
         if not isinstance(self.value, bool):
             raise ValueError(f"must be true or false, got {self.value!r}")
 
+    def configure(self, setup: TaskSetup) -> None:
+        """Set the task's ``print_output`` option (the console hides the output; tasks that take a
+        ``print_output`` argument get it)."""
+        setup.options["print_output"] = self.value
+
     def _run_hook(self, task_model: Any, host: Any, vars_mgr: Any) -> bool:
-        if vars_mgr is not None:
-            vars_mgr.set_task_option(task_model, "print_output", self.value)
+        """Nothing per host (:meth:`configure` sets the option); called directly, it lets the host run."""
         return True

@@ -6,19 +6,15 @@ from collections import ChainMap
 from typing import Any
 
 from nornflow.hooks.base import PostRunHook
+from nornflow.hooks.outcome import outcome_context
 from nornflow.hooks.registry import register_hook
 from nornflow.templating import TemplateError, compile_expression
 
 __all__ = ["ChangedWhenHook", "FailedWhenHook", "IgnoreErrorsHook"]
 
-#: The attribute the engine reads on a result to report a failure that does not count.
-IGNORED_ATTR = "nornflow_ignored"
-
 
 class ConditionFailed(Exception):
     """A ``failed_when`` condition declared a successful task failed."""
-
-    hook = "failed_when"
 
 
 def _raised(result: Any) -> bool:
@@ -62,9 +58,9 @@ class _ResultExpressionHook(PostRunHook):
         if self._error:
             raise ValueError(self._error)
 
-    def _evaluate(self, host: Any, result: Any, vars_mgr: Any) -> bool:
+    def _evaluate(self, result: Any, vars_mgr: Any) -> bool:
         assert self._expression is not None
-        return bool(self._expression.evaluate(vars_mgr.result_context(host, result)))
+        return bool(self._expression.evaluate(outcome_context(result, vars_mgr)))
 
     def _evaluate_items(self, host: Any, items: list[dict[str, Any]], vars_mgr: Any) -> list[bool]:
         """With ``loop``, the expression is evaluated per item (``result``/``item`` of that item)."""
@@ -86,11 +82,6 @@ class _ResultExpressionHook(PostRunHook):
         return outcomes
 
 
-def _loop_items(result: Any) -> list[dict[str, Any]] | None:
-    extra = getattr(result, "nornflow_extra", None)
-    return extra.get("items") if extra else None
-
-
 @register_hook
 class FailedWhenHook(_ResultExpressionHook):
     """Redefine failure: the host failed this task iff the expression is true."""
@@ -98,7 +89,7 @@ class FailedWhenHook(_ResultExpressionHook):
     hook_name = "failed_when"
 
     def _run_hook(self, task_model: Any, host: Any, result: Any, vars_mgr: Any) -> None:
-        items = _loop_items(result)
+        items = result.items
         if items is not None:
             outcomes = self._evaluate_items(host, items, vars_mgr)
             for entry, item_failed in zip(items, outcomes, strict=True):
@@ -110,9 +101,10 @@ class FailedWhenHook(_ResultExpressionHook):
         elif _raised(result):
             return
         else:
-            failed = self._evaluate(host, result, vars_mgr)
+            failed = self._evaluate(result, vars_mgr)
         if failed and not result.failed:
             result.exception = ConditionFailed(f"failed_when condition is true: {self._expression.source}")
+            result.hook = self.hook_name
         result.failed = failed
 
 
@@ -123,7 +115,7 @@ class ChangedWhenHook(_ResultExpressionHook):
     hook_name = "changed_when"
 
     def _run_hook(self, task_model: Any, host: Any, result: Any, vars_mgr: Any) -> None:
-        items = _loop_items(result)
+        items = result.items
         if items is not None:
             outcomes = self._evaluate_items(host, items, vars_mgr)
             for entry, item_changed in zip(items, outcomes, strict=True):
@@ -133,7 +125,7 @@ class ChangedWhenHook(_ResultExpressionHook):
         elif _raised(result):
             return
         else:
-            result.changed = self._evaluate(host, result, vars_mgr)
+            result.changed = self._evaluate(result, vars_mgr)
 
 
 @register_hook
@@ -150,4 +142,4 @@ class IgnoreErrorsHook(PostRunHook):
 
     def _run_hook(self, task_model: Any, host: Any, result: Any, vars_mgr: Any) -> None:
         if self.value and result.failed:
-            setattr(result, IGNORED_ATTR, True)
+            result.ignored = True

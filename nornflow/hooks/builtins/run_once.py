@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nornflow.hooks.base import PreRunHook
+from nornflow.hooks.base import PreRunHook, Skip
 from nornflow.hooks.registry import register_hook
 
 __all__ = ["RunOnceHook"]
@@ -14,7 +14,7 @@ __all__ = ["RunOnceHook"]
 class RunOnceHook(PreRunHook):
     """Run the task on one host only (the first eligible in inventory order); others are skipped.
 
-    The engine evaluates the first hosts' pre-hooks in inventory order before the fan-out
+    The run evaluates the first hosts' pre-hooks in inventory order before the fan-out
     (``needs_inventory_order``), and the tracker grants exactly one claim per task run, whatever the
     number of worker threads.
     """
@@ -28,11 +28,10 @@ class RunOnceHook(PreRunHook):
         if not isinstance(self.value, bool):
             raise ValueError(f"must be true or false, got {self.value!r}")
 
-    def _run_hook(self, task_model: Any, host: Any, vars_mgr: Any) -> bool:
-        if not self.value:
+    def _run_hook(self, task_model: Any, host: Any, vars_mgr: Any) -> bool | Skip:
+        if not self.value or self._is_first_execution(task_model):
             return True
-        if self._is_first_execution(task_model):
-            return True
-        if vars_mgr is not None:
-            vars_mgr.note_skip(host, "run_once: ran on another host")
-        return False
+        return _RAN_ELSEWHERE
+
+
+_RAN_ELSEWHERE = Skip("run_once: ran on another host")

@@ -6,36 +6,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from nornflow.hooks.base import PostRunHook
+from nornflow.hooks.outcome import VIEW_NAMES, outcome_view
 from nornflow.hooks.paths import PathError, parse_path, resolve_path
 from nornflow.hooks.registry import register_hook
+from nornflow.vars import check_var_name
 
-__all__ = ["SetToHook", "result_view"]
-
-#: Roots a ``set_to`` path may start with.
-RESULT_ROOTS = ("result", "failed", "changed", "exception", "diff", "stdout")
-
-
-def result_view(result: Any, host: Any = None) -> dict[str, Any]:
-    """What paths (and ``failed_when``-style expressions) see of a Nornir result.
-
-    ``host`` is accepted for symmetry with the hooks' signatures; templates reach the host itself
-    through the variables' ``host``.
-    """
-    exc = getattr(result, "exception", None)
-    payload = getattr(result, "result", None)
-    return {
-        "result": payload,
-        "failed": bool(getattr(result, "failed", False)),
-        "changed": bool(getattr(result, "changed", False)),
-        "exception": None if exc is None else f"{type(exc).__name__}: {exc}",
-        "diff": getattr(result, "diff", "") or "",
-        "stdout": getattr(result, "stdout", None) if hasattr(result, "stdout") else payload,
-    }
+__all__ = ["SetToHook"]
 
 
 def _check_var(name: Any) -> None:
-    from nornflow.vars import check_var_name
-
     problem = check_var_name(name)
     if problem:
         raise ValueError(problem)
@@ -74,9 +53,9 @@ class SetToHook(PostRunHook):
                 if not isinstance(path, str):
                     raise ValueError(f"path for {var!r} must be a string such as 'result.items[0]'")
                 root, steps = parse_path(path)
-                if root not in RESULT_ROOTS:
+                if root not in VIEW_NAMES:
                     raise ValueError(
-                        f"path {path!r} for {var!r} must start with one of: {', '.join(RESULT_ROOTS)}"
+                        f"path {path!r} for {var!r} must start with one of: {', '.join(VIEW_NAMES)}"
                     )
                 targets.append((var, path, root, steps))
             return tuple(targets)
@@ -94,7 +73,7 @@ class SetToHook(PostRunHook):
         if var is not None:
             vars_mgr.set_runtime_var(host, var, result.result)
             return
-        view = result_view(result, host)
+        view = outcome_view(result)
         values = {}
         for var, path, root, steps in self._targets:
             values[var] = resolve_path(view[root], steps, path)

@@ -1,0 +1,281 @@
+"""``NornFlow``: the Python API. Settings -> inventory -> workflow -> run, with hooks on every host.
+
+Build it from a settings path (``nornflow.yaml``) or from objects, then ``run(workflow)`` returns a
+:class:`~nornflow.run.results.WorkflowResult`. Every task and hook is validated before the first task
+runs. The library leaves its host process alone: the garbage collector is tuned (frozen after a large
+inventory loads, paused during fan-outs) only when asked with ``tune_gc=True``, as the CLI does.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from nornir.core import Nornir
+from nornir.core.configuration import Config
+from nornir.core.inventory import Inventory
+
+from nornflow.exceptions import InventoryError, NornFlowError, SettingsError, TaskNotFoundError, WorkflowError
+from nornflow.hooks.loader import load_hook_dirs
+from nornflow.inventory import filters as filters_mod
+from nornflow.models.workflow import WorkflowModel
+from nornflow.run.driver import run_workflow
+from nornflow.run.executor import Executor, LocalExecutor
+from nornflow.run.prepare import PreparedWorkflow, prepare
+from nornflow.run.processors import load_processor_class, make_processors
+from nornflow.run.reporter import Reporter
+from nornflow.run.results import WorkflowResult
+from nornflow.settings import FailureStrategy, Settings
+from nornflow.vars import env_vars, static_layers
+from nornflow.workflow.catalog import TaskCatalog
+
+__all__ = ["GC_TUNING_HOSTS", "NornFlow"]
+
+#: With ``tune_gc``, inventories of this many hosts or more are frozen out of the GC's sight once loaded.
+GC_TUNING_HOSTS = 1000
+
+
+class NornFlow:
+    """Run YAML workflows with hooks on a Nornir inventory."""
+
+    def __init__(
+        self,
+        settings: Settings | str | Path | None = None,
+        *,
+        nornir: Nornir | None = None,
+        inventory: Inventory | None = None,
+        workers: int | None = None,
+        processors: Sequence[Any] = (),
+        environ: Mapping[str, str] | None = None,
+        tune_gc: bool = False,
+    ) -> None:
+        """``settings``: a ``Settings``, a path to ``nornflow.yaml``, or None (defaults, cwd).
+        ``nornir``/``inventory`` give the hosts in code; ``processors`` are Nornir processor objects
+        added before the project's; ``tune_gc`` lets nornflow freeze and pause the GC (the CLI does)."""
+        if settings is None:
+            self.settings = Settings(base_dir=Path.cwd())
+        elif isinstance(settings, Settings):
+            self.settings = settings
+        else:
+            self.settings = Settings.load(settings)
+        self.workers = workers if workers is not None else self.settings.workers
+        if self.workers < 1:
+            raise SettingsError(f"workers must be >= 1, got {self.workers}", key="workers")
+        self.tune_gc = tune_gc
+        self._environ = environ
+        self._config: Config | None = nornir.config if nornir is not None else None
+        self._inventory = inventory if inventory is not None else (nornir.inventory if nornir else None)
+        self._processor_objects = list(processors)
+        self._processor_classes = [
+            (
+                load_processor_class(spec, file=self.settings.source, key=f"processors[{n}].class"),
+                dict(spec.args),
+                spec.class_,
+            )
+            for n, spec in enumerate(self.settings.processors)
+        ]
+        load_hook_dirs(self.settings.resolve(d) for d in self.settings.hook_dirs)
+        self.catalog = TaskCatalog(self.settings.resolve(d) for d in self.settings.task_dirs)
+
+    # -- inventory ---------------------------------------------------------------------------------
+
+    @property
+    def inventory(self) -> Inventory:
+        """The inventory (loaded once, on first use)."""
+        if self._inventory is None:
+            self._inventory = self._load_inventory()
+            if self.tune_gc and len(self._inventory.hosts) >= GC_TUNING_HOSTS:
+                # what was just built lives as long as the run: keep the GC from rescanning it
+                gc.collect()
+                gc.freeze()
+        return self._inventory
+
+    def _load_inventory(self) -> Inventory:
+        s = self.settings
+        if s.nornir_config_file:
+            from nornir import InitNornir
+
+            path = s.resolve(s.nornir_config_file)
+            if not path.is_file():
+                raise SettingsError("Nornir config file not found", file=str(path), key="nornir_config_file")
+            try:
+                nr = InitNornir(config_file=str(path))
+            except NornFlowError:
+                raise
+            except Exception as exc:
+                raise InventoryError(
+                    f"cannot load inventory: {type(exc).__name__}: {exc}", file=str(path)
+                ) from exc
+            self._config = nr.config
+            return nr.inventory
+        from nornflow.inventory import inventory_from_data, load_inventory
+
+        inv = s.inventory
+        if inv is None:
+            default = s.resolve("inventory/hosts.yaml")
+            if default.is_file():
+                return load_inventory(
+                    default, s.resolve("inventory/groups.yaml"), s.resolve("inventory/defaults.yaml")
+                )
+            raise SettingsError(
+                "no inventory: set 'inventory' (host_file or inline hosts) or 'nornir_config_file'",
+                file=s.source,
+                key="inventory",
+            )
+        if inv.hosts is not None:
+            return inventory_from_data(inv.hosts, inv.groups or {}, inv.defaults or {}, source=s.source)
+        assert inv.host_file is not None
+        return load_inventory(
+            s.resolve(inv.host_file),
+            s.resolve(inv.group_file) if inv.group_file else None,
+            s.resolve(inv.defaults_file) if inv.defaults_file else None,
+        )
+
+    # -- workflows ---------------------------------------------------------------------------------
+
+    def find_workflow(self, name: str) -> Path | None:
+        """Resolve a workflow reference: a path, or a name in the workflow dirs (with/without .yaml)."""
+        direct = Path(name).expanduser()
+        if direct.suffix in (".yaml", ".yml") and direct.is_file():
+            return direct
+        if (self.settings.base_dir / name).is_file() and direct.suffix in (".yaml", ".yml"):
+            return self.settings.base_dir / name
+        for directory in self.settings.workflow_dirs:
+            base = self.settings.resolve(directory)
+            for candidate in (base / name, base / f"{name}.yaml", base / f"{name}.yml"):
+                if candidate.is_file():
+                    return candidate
+        return None
+
+    def workflows(self) -> dict[str, Path]:
+        """Every workflow file in the workflow dirs, by name."""
+        found: dict[str, Path] = {}
+        for directory in self.settings.workflow_dirs:
+            base = self.settings.resolve(directory)
+            if base.is_dir():
+                for path in sorted([*base.rglob("*.yaml"), *base.rglob("*.yml")]):
+                    found.setdefault(path.stem, path)
+        return found
+
+    def load_workflow(self, ref: str | Path | Mapping[str, Any] | WorkflowModel) -> PreparedWorkflow:
+        """Load and fully validate a workflow: a model, a mapping, a file, a workflow name or a task."""
+        from nornflow.workflow.loader import load_workflow_file, workflow_from_mapping
+
+        file = None
+        if isinstance(ref, WorkflowModel):
+            model = ref
+        elif isinstance(ref, Mapping):
+            model = workflow_from_mapping(ref)
+        else:
+            path = self.find_workflow(str(ref))
+            if path is not None:
+                file = str(path)
+                model = load_workflow_file(path)
+            elif isinstance(ref, str) and not ref.endswith((".yaml", ".yml")):
+                try:
+                    self.catalog.get(ref)
+                except TaskNotFoundError as exc:
+                    raise WorkflowError(
+                        f"{ref!r} is neither a workflow (in {', '.join(self.settings.workflow_dirs)}) "
+                        f"nor a task ({exc.message})"
+                    ) from None
+                model = WorkflowModel.create({"name": ref, "tasks": [{"name": ref}]})
+            else:
+                raise WorkflowError(f"workflow file not found: {ref}", file=str(ref))
+        return self.prepare(model, file=file)
+
+    def prepare(self, model: WorkflowModel, file: str | None = None) -> PreparedWorkflow:
+        """Validate every task (known function, template syntax), hook, filter and processor."""
+        return prepare(model, self.catalog, file)
+
+    def validate(self, ref: str | Path | Mapping[str, Any] | WorkflowModel) -> PreparedWorkflow:
+        """Every check a run makes before touching a device, including inventory and filters."""
+        prepared = self.load_workflow(ref)
+        inventory = self.inventory
+        if prepared.model.inventory_filters:
+            filters_mod.apply_filters(inventory, prepared.model.inventory_filters)
+        return prepared
+
+    # -- running -----------------------------------------------------------------------------------
+
+    def default_vars(self) -> dict[str, Any]:
+        """The variables of the project's ``vars/defaults.yaml`` (empty when there is none)."""
+        from nornflow.yamlio import load_yaml_file
+
+        path = self.settings.resolve(self.settings.vars_dir) / "defaults.yaml"
+        if not path.is_file():
+            return {}
+        data = load_yaml_file(path)
+        if data is None:
+            return {}
+        if not isinstance(data, Mapping):
+            raise SettingsError("defaults.yaml must be a mapping of variable names to values", file=str(path))
+        return dict(data)
+
+    def run(
+        self,
+        workflow: str | Path | Mapping[str, Any] | WorkflowModel | PreparedWorkflow,
+        *,
+        vars: Mapping[str, Any] | None = None,
+        filters: Mapping[str, Any] | None = None,
+        failure_strategy: FailureStrategy | str | None = None,
+        dry_run: bool | None = None,
+        workers: int | None = None,
+        reporter: Reporter | None = None,
+        processors: Sequence[Any] | None = None,
+        executor: Executor | None = None,
+        handle_sigint: bool = True,
+    ) -> WorkflowResult:
+        """Run ``workflow`` and return its structured result (never raises for per-host failures).
+
+        ``processors`` (Nornir processor objects) replace the configured ones for this run;
+        ``executor`` replaces the in-process one (it must run the hosts of the filtered inventory).
+        """
+        prepared = workflow if isinstance(workflow, PreparedWorkflow) else self.load_workflow(workflow)
+        wf = prepared.model
+        strategy = FailureStrategy(failure_strategy or wf.failure_strategy or self.settings.failure_strategy)
+        dry = (
+            dry_run
+            if dry_run is not None
+            else (wf.dry_run if wf.dry_run is not None else self.settings.dry_run)
+        )
+        n_workers = workers if workers is not None else self.workers
+        if n_workers < 1:
+            raise SettingsError(f"workers must be >= 1, got {n_workers}", key="workers")
+
+        inventory = self.inventory
+        if wf.inventory_filters:
+            inventory = filters_mod.apply_filters(inventory, wf.inventory_filters)
+        if filters:
+            inventory = filters_mod.apply_filters(inventory, filters)
+        static = static_layers(
+            environment=env_vars(self._environ),
+            defaults=self.default_vars(),
+            workflow_vars=wf.vars,
+            cli_vars=vars,
+        )
+        if executor is None:
+            if processors is None:
+                classes = prepared.processors if prepared.processors is not None else self._processor_classes
+                processors = make_processors(classes, self._processor_objects)
+            executor = LocalExecutor(
+                inventory,
+                runner=self.settings.runner,
+                runner_options=self.settings.runner_options,
+                processors=processors,
+                config=self._config,
+                pause_gc=self.tune_gc,
+            )
+        return run_workflow(
+            prepared,
+            executor,
+            hosts=list(inventory.hosts),
+            static_vars=static,
+            strategy=strategy,
+            dry_run=dry,
+            workers=n_workers,
+            reporter=reporter or Reporter(),
+            handle_sigint=handle_sigint,
+        )

@@ -1,0 +1,143 @@
+"""The driver of a run: tasks in order, the failure strategy, fail-fast, interrupts, the results.
+
+It owns what is global to a run and leaves the hosts to an executor: for each task it picks the
+active hosts (``skip-failed`` leaves out the hosts that failed earlier), asks the executor to run
+them, and settles what the executor did not start (``not run``: the run was stopped). Per-host
+failures never abort the run; the strategy decides what happens next.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from nornflow._hotpath import FAILED, NOT_RUN, SKIPPED
+from nornflow.run.executor import Executor, RunControl, RunPlan
+from nornflow.run.prepare import PreparedWorkflow
+from nornflow.run.reporter import Reporter
+from nornflow.run.results import TaskResult, WorkflowResult
+from nornflow.settings import FailureStrategy
+
+__all__ = ["RunState", "run_workflow"]
+
+
+@dataclass
+class RunState:
+    """What every part of one run shares: the stop flag and why the run stopped."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    interrupted: bool = False
+    stopped: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fail_fast(self, host: str, task: str) -> None:
+        """The first counted failure under ``fail-fast``: no new host is scheduled."""
+        with self.lock:
+            if self.stopped is None:
+                self.stopped = f"fail-fast: host {host!r} failed task {task!r}; no new host was scheduled"
+        self.stop.set()
+
+
+def run_workflow(
+    prepared: PreparedWorkflow,
+    executor: Executor,
+    *,
+    hosts: Sequence[str],
+    static_vars: dict[str, Any],
+    strategy: FailureStrategy,
+    dry_run: bool,
+    workers: int,
+    reporter: Reporter,
+    handle_sigint: bool = True,
+) -> WorkflowResult:
+    """Run ``prepared`` on ``hosts`` through ``executor`` and return its structured result."""
+    wf = prepared.model
+    names = list(hosts)
+    index = {name: i for i, name in enumerate(names)}
+    state = RunState()
+    control = RunControl(
+        stop=state.stop,
+        on_failed=state.fail_fast if strategy is FailureStrategy.FAIL_FAST else None,
+        on_host=reporter.host_completed if reporter.per_host else None,
+        notice=reporter.notice,
+    )
+    result = WorkflowResult(workflow=wf.name, hosts=names, dry_run=dry_run, failure_strategy=strategy.value)
+    failed_before: set[str] = set()
+    executor.start(RunPlan(prepared, names, static_vars, dry_run, workers, control))
+    reporter.workflow_started(wf, names)
+    started = time.perf_counter()
+    try:
+        with _sigint_stops(state, reporter, enabled=handle_sigint):
+            for task_index, task in enumerate(prepared.tasks):
+                tr = TaskResult(task.name, task_index, names, index)
+                tr.print_output = task.print_output
+                result.tasks.append(tr)
+                if state.stop.is_set():
+                    reason = "run interrupted" if state.interrupted else "run stopped (fail-fast)"
+                    for i in range(len(names)):
+                        tr.skip_reasons[i] = reason
+                    continue
+                positions = _active(tr, failed_before, strategy)
+                active = len(names) if positions is None else len(positions)
+                reporter.task_started(task.model, task_index, active)
+                reporter.task_running(task.model, tr)
+                executor.run_task(task_index, tr, positions)
+                if NOT_RUN in tr.codes:
+                    reason = "run interrupted" if state.interrupted else "run stopped before this host"
+                    for i, code in enumerate(tr.codes):
+                        if code == NOT_RUN:
+                            tr.skip_reasons.setdefault(i, reason)
+                if FAILED in tr.codes:
+                    failed_before.update(names[i] for i, code in enumerate(tr.codes) if code == FAILED)
+                reporter.task_completed(task.model, tr)
+    finally:
+        result.variables = executor.variables()
+        executor.close()
+    result.duration = time.perf_counter() - started
+    result.interrupted = state.interrupted
+    result.stopped = state.stopped
+    reporter.workflow_completed(result)
+    return result
+
+
+def _active(tr: TaskResult, failed_before: set[str], strategy: FailureStrategy) -> list[int] | None:
+    """The positions of the hosts that run this task (``None``: all); the others are marked skipped."""
+    if strategy is FailureStrategy.RUN_ALL or not failed_before:
+        return None
+    positions = []
+    for i, name in enumerate(tr.hosts):
+        if name in failed_before:
+            tr.codes[i] = SKIPPED
+            tr.skip_reasons[i] = "failed in an earlier task"
+        else:
+            positions.append(i)
+    return positions
+
+
+@contextlib.contextmanager
+def _sigint_stops(state: RunState, reporter: Reporter, enabled: bool = True) -> Iterator[None]:
+    """During a run, the first Ctrl-C stops scheduling (in-flight hosts finish); a second one aborts."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if state.interrupted:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt
+        state.interrupted = True
+        state.stop.set()
+        reporter.notice(
+            "interrupted: no new host will start; waiting for running hosts (Ctrl-C again to abort)"
+        )
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

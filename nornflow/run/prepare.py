@@ -1,0 +1,130 @@
+"""Preparing a workflow: every task and hook validated, everything per task computed once.
+
+A :class:`PreparedWorkflow` is what runs: each :class:`PreparedTask` holds its task function, its
+compiled args, its hook dispatcher, its execution wrappers in nesting order and its options (read
+once from hooks such as ``output``). Validation covers every task before the first one runs, and
+collects all problems into one error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from nornflow.exceptions import NornFlowError, WorkflowError
+from nornflow.hooks.base import WrapperHook
+from nornflow.hooks.plan import needs_inventory_order
+from nornflow.inventory import filters as filters_mod
+from nornflow.models.task import TaskModel
+from nornflow.models.workflow import WorkflowModel
+from nornflow.run.processors import load_processor_class
+from nornflow.templating import CompiledArgs, TemplateError
+from nornflow.workflow.catalog import TaskCatalog, TaskInfo
+
+__all__ = ["PreparedTask", "PreparedWorkflow", "prepare"]
+
+
+@dataclass
+class PreparedTask:
+    """A validated task: its model, function, compiled args, dispatcher, wrappers and options."""
+
+    model: TaskModel
+    info: TaskInfo
+    args: CompiledArgs
+    dispatcher: Any
+    wrappers: tuple[WrapperHook, ...] = ()
+    options: Mapping[str, Any] = field(default_factory=dict)
+    #: the first hosts' pre-hooks run in inventory order before the fan-out (run-once decisions)
+    needs_prime: bool = False
+
+    @property
+    def name(self) -> str:
+        """The task's name (its catalog name or dotted path)."""
+        return self.model.name
+
+    @property
+    def print_output(self) -> bool:
+        """Whether the task's output is shown (the ``output`` hook's option; default true)."""
+        return bool(self.options.get("print_output", True))
+
+
+@dataclass
+class PreparedWorkflow:
+    """A workflow whose every task and hook passed validation; ready to run (any number of times,
+    one run at a time)."""
+
+    model: WorkflowModel
+    tasks: list[PreparedTask]
+    file: str | None = None
+    #: the workflow's own processors: ``(class, args, label)``; None uses the project's
+    processors: list[tuple[type, dict[str, Any], str]] | None = None
+
+
+def _prepare_task(task: TaskModel, catalog: TaskCatalog) -> PreparedTask:
+    tfile, tline = task.source
+    try:
+        info = catalog.get(task.name)
+    except NornFlowError as exc:
+        exc.file, exc.line, exc.task = exc.file or tfile, exc.line or tline, task.name
+        raise
+    try:
+        args = CompiledArgs(task.args)
+    except TemplateError as exc:
+        raise WorkflowError(str(exc), file=tfile, line=tline, task=task.name, key="args") from None
+    except RecursionError:
+        # Jinja2 and the arg compiler recurse: a template nested thousands of levels deep, or args
+        # from Python that contain themselves, must be a located error, not a crash.
+        raise WorkflowError(
+            "args are nested too deeply (or contain themselves) to compile",
+            file=tfile,
+            line=tline,
+            task=task.name,
+            key="args",
+        ) from None
+    dispatcher = task.dispatcher  # validates every hook first
+    setup = task.setup
+    return PreparedTask(
+        model=task,
+        info=info,
+        args=args,
+        dispatcher=dispatcher,
+        wrappers=tuple(setup.wrappers),
+        options=dict(setup.options),
+        needs_prime=needs_inventory_order(task.get_pre_hooks()),
+    )
+
+
+def prepare(model: WorkflowModel, catalog: TaskCatalog, file: str | None = None) -> PreparedWorkflow:
+    """Validate every task (known function, template syntax) and every hook, collecting problems."""
+    problems: list[NornFlowError] = []
+    prepared: list[PreparedTask] = []
+    for task in model.tasks:
+        try:
+            prepared.append(_prepare_task(task, catalog))
+        except NornFlowError as exc:
+            problems.extend(getattr(exc, "problems", None) or [exc])
+    if model.inventory_filters:
+        try:
+            filters_mod.validate_filters(model.inventory_filters)
+        except NornFlowError as exc:
+            exc.file = exc.file or file
+            problems.append(exc)
+    processors = None
+    if model.processors is not None:
+        processors = []
+        for n, spec in enumerate(model.processors):
+            try:
+                cls = load_processor_class(spec, file=file, key=f"processors[{n}].class")
+            except NornFlowError as exc:
+                problems.append(exc)
+                continue
+            processors.append((cls, dict(spec.args), spec.class_))
+    if problems:
+        if len(problems) == 1:
+            raise problems[0]
+        first = problems[0]
+        error = type(first)("\n  ".join(["found several problems:"] + [str(p) for p in problems]))
+        error.problems = problems  # type: ignore[attr-defined]
+        raise error
+    return PreparedWorkflow(model, prepared, file, processors)
