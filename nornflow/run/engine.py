@@ -44,6 +44,7 @@ from nornflow.exceptions import (
 from nornflow.hooks.builtins.results import IGNORED_ATTR
 from nornflow.hooks.loader import load_hook_dirs
 from nornflow.inventory import filters as filters_mod
+from nornflow.jinja_filters import load_j2_filter_dirs
 from nornflow.models.task import TaskModel
 from nornflow.models.workflow import WorkflowModel
 from nornflow.run.results import (
@@ -177,6 +178,8 @@ class NornFlow:
         self._nornir = nornir
         self._inventory = inventory if inventory is not None else (nornir.inventory if nornir else None)
         load_hook_dirs(self.settings.resolve(d) for d in self.settings.hook_dirs)
+        load_j2_filter_dirs(self.settings.resolve(d) for d in self.settings.j2_filter_dirs)
+        filters_mod.load_filter_dirs(self.settings.resolve(d) for d in self.settings.filter_dirs)
         self.catalog = TaskCatalog(self.settings.resolve(d) for d in self.settings.task_dirs)
 
     # -- inventory ---------------------------------------------------------------------------------
@@ -336,12 +339,15 @@ class NornFlow:
             raise error
         return PreparedWorkflow(model, prepared, file)
 
-    def validate(self, ref: str | Path | Mapping[str, Any] | WorkflowModel) -> PreparedWorkflow:
-        """Every check a run makes before touching a device, including inventory and filters."""
+    def validate(
+        self, ref: str | Path | Mapping[str, Any] | WorkflowModel, *, allow_empty: bool = False
+    ) -> PreparedWorkflow:
+        """Every check a run makes before touching a device, including inventory and filters (a
+        selection of no host is an error unless ``allow_empty``)."""
         prepared = self.load_workflow(ref)
-        inventory = self.inventory
-        if prepared.model.inventory_filters:
-            filters_mod.apply_filters(inventory, prepared.model.inventory_filters)
+        filters_mod.select_hosts(
+            self.inventory, ("inventory_filters", prepared.model.inventory_filters), allow_empty=allow_empty
+        )
         return prepared
 
     # -- running -----------------------------------------------------------------------------------
@@ -370,8 +376,13 @@ class NornFlow:
         workers: int | None = None,
         reporter: Reporter | None = None,
         handle_sigint: bool = True,
+        allow_empty: bool = False,
     ) -> WorkflowResult:
-        """Run ``workflow`` and return its structured result (never raises for per-host failures)."""
+        """Run ``workflow`` and return its structured result (never raises for per-host failures).
+
+        Filters that select no host raise :class:`~nornflow.exceptions.NoHostsMatchedError` before
+        anything runs, unless ``allow_empty`` (then the run does nothing and reports 0 hosts).
+        """
         prepared = workflow if isinstance(workflow, PreparedWorkflow) else self.load_workflow(workflow)
         wf = prepared.model
         reporter = reporter or Reporter()
@@ -385,11 +396,12 @@ class NornFlow:
         if n_workers < 1:
             raise SettingsError(f"workers must be >= 1, got {n_workers}", key="workers")
 
-        inventory = self.inventory
-        if wf.inventory_filters:
-            inventory = filters_mod.apply_filters(inventory, wf.inventory_filters)
-        if filters:
-            inventory = filters_mod.apply_filters(inventory, filters)
+        inventory = filters_mod.select_hosts(
+            self.inventory,
+            ("inventory_filters", wf.inventory_filters),
+            ("--filter", filters),
+            allow_empty=allow_empty,
+        )
         vm = VarsManager(
             workflow_vars=wf.vars,
             cli_vars=vars,
