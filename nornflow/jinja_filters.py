@@ -688,8 +688,10 @@ def network_in_network(value: Any, test: Any) -> bool:
 
 
 def cidr_merge(value: Any, action: str = "merge") -> Any:
-    """Merge networks: ``merge`` gives the fewest CIDRs covering the same addresses, ``span`` the
-    smallest single network covering them all (None for an empty list)."""
+    """Merge networks into the fewest CIDRs (``merge``) or the one network spanning them (``span``).
+
+    ``merge`` lists IPv4 networks, then IPv6; ``span`` of an empty list is None.
+    """
     _defined(value)
     if isinstance(value, (str, Mapping)) or not isinstance(value, Iterable):
         raise _fail("cidr_merge", f"expects a list of networks, got {_kind(value)}")
@@ -850,8 +852,11 @@ class FilterInfo:
 
 
 def _describe(func: Callable[..., Any]) -> str:
-    doc = (inspect.getdoc(func) or "").strip().splitlines()
-    return doc[0] if doc else ""
+    """The first sentence of a function's docstring (Jinja2's wrap their first sentence over lines)."""
+    paragraph = (inspect.getdoc(func) or "").strip().split("\n\n")[0]
+    text = " ".join(paragraph.split())
+    end = text.find(". ")
+    return text[: end + 1] if end != -1 else text
 
 
 #: The project filters registered so far in this process: name -> info (the last load wins).
