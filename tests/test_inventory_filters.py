@@ -10,6 +10,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from nornflow.cli.app import app
@@ -529,3 +531,45 @@ def test_show_filters_lists_both_kinds_with_their_sources(project):
     assert "nornflow (built-in)" in out and "jinja2 (built-in)" in out
     assert "nf_show_vlan_name" in out and "A VLAN name." in out and "j2_filters/net.py" in out
     assert "filters/lab.py" in out and "true/false" in out
+
+
+# -- properties ---------------------------------------------------------------------------------------
+
+filter_values = st.recursive(
+    st.one_of(
+        st.none(), st.booleans(), st.integers(), st.text(max_size=6), st.sampled_from(["core", "ams", "10"])
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=4), inner, max_size=2)
+    ),
+    max_leaves=6,
+)
+filter_keys = st.sampled_from(
+    ["hosts", "groups", "platform", "name_pattern", "data", "role", "site", "tags", "nope"]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(filter_keys, filter_values, max_size=3))
+def test_any_filter_mapping_selects_or_fails_with_a_filter_error(filters):
+    inv = inventory_from_data(HOSTS, GROUPS)
+    try:
+        selected = fm.select_hosts(inv, ("f", filters), allow_empty=True)
+    except FilterError as exc:
+        assert exc.message and not isinstance(exc, NoHostsMatchedError)
+        return
+    assert set(selected.hosts) <= set(inv.hosts)
+    # the same filters host by host (the if hook's way) select the same hosts
+    assert sorted(selected.hosts) == sorted(n for n, h in inv.hosts.items() if fm.host_matches(h, filters))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="ab=,\\[]{}: \"'", max_size=12), max_size=3))
+def test_parse_filters_gives_lists_or_a_usage_error(items):
+    try:
+        parsed = fm.parse_filters(items)
+    except UsageError as exc:
+        assert exc.exit_code == 2
+        return
+    assert all(isinstance(v, list) and v for v in parsed.values())
+    assert all(k and k == k.strip() for k in parsed)

@@ -314,8 +314,9 @@ def host_matches(host: Host, filters: Mapping[str, Any]) -> bool:
 def _unknown_keys(inventory: Inventory, filters: Mapping[str, Any]) -> list[str]:
     """Attribute and ``data`` keys that no host of the inventory has (each looked up until found)."""
     keys: list[str] = []
+    builtin_data = FILTERS.get("data") is _BUILTIN_BY_NAME["data"]
     for key, value in filters.items():
-        if value is None or (key in FILTERS and key != "data"):
+        if value is None or (key in FILTERS and not (key == "data" and builtin_data)):
             continue
         if key == "data":
             for mapping in _values(value) or []:
@@ -392,14 +393,14 @@ def select_hosts(
                 f"or data key of that name{hint}",
                 key=key,
             )
+    if not active:
+        return inventory
     hosts = type(inventory.hosts)(
         (name, host) for name, host in inventory.hosts.items() if all(p(host) for p in predicates)
     )
     selected = Inventory(
         hosts=hosts, groups=inventory.groups, defaults=inventory.defaults, transform_function=None
     )
-    if not active:
-        return inventory
     if not hosts and not allow_empty:
         described = "; ".join(f"{label}: {describe_filters(f) or 'none'}" for label, f in active)
         raise NoHostsMatchedError(
