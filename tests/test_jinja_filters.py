@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
+import os
 import sys
 import textwrap
 import threading
@@ -14,8 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jinja2.exceptions import FilterArgumentError
+from typer.testing import CliRunner
 
 from nornflow import jinja_filters as jf
+from nornflow.cli.app import app
+from nornflow.cli.project import create_project
 from nornflow.exceptions import FilterImportError
 from nornflow.freeze import freeze
 from nornflow.templating import TemplateError, compile_args, compile_expression, environment
@@ -642,3 +647,48 @@ def test_a_separate_environment_can_be_loaded_into(tmp_path, isolated_filters):
     jf.load_j2_filter_dirs([tmp_path / "j2"], env)
     assert "nf_test_only_here" in env.filters
     assert any(i.name == "nf_test_only_here" for i in jf.filter_catalog(env))
+
+
+# -- through the engine and the CLI ------------------------------------------------------------------
+
+
+def test_the_engine_loads_j2_filter_dirs_before_compiling_workflows(tmp_path, isolated_filters):
+    create_project(tmp_path)
+    settings = (tmp_path / "nornflow.yaml").read_text()
+    (tmp_path / "nornflow.yaml").write_text(
+        settings.replace("j2_filter_dirs: [j2_filters]", "j2_filter_dirs: lib/j2")
+    )
+    write(
+        tmp_path / "lib" / "j2" / "ports.py",
+        'def nf_e2e_short(name):\n    return name.replace("GigabitEthernet", "Gi")\n',
+    )
+    write(
+        tmp_path / "workflows" / "ports.yaml",
+        """\
+        workflow:
+          name: ports
+          vars: {port: GigabitEthernet0/1}
+          tasks:
+            - name: echo
+              args: {msg: "{{ port | nf_e2e_short }} {{ host.hostname | ipaddr('revdns') }}"}
+        """,
+    )
+    write(
+        tmp_path / "workflows" / "typo.yaml",
+        "workflow:\n  name: typo\n  tasks:\n    - name: echo\n      args: {msg: '{{ 1 | nf_e2e_shorts }}'}\n",
+    )
+    old = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        result = CliRunner().invoke(app, ["run", "ports", "--json"], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        data = json.loads(result.stdout)
+        assert data["tasks"][0]["hosts"]["r1"]["result"] == "Gi0/1 11.2.0.192.in-addr.arpa."
+        typo = CliRunner().invoke(app, ["validate", "typo"], catch_exceptions=False)
+        assert typo.exit_code == 3 and "No filter named 'nf_e2e_shorts'" in typo.output
+        write(tmp_path / "lib" / "j2" / "broken.py", "import no_such_module_for_j2\n")
+        broken = CliRunner().invoke(app, ["run", "ports"], catch_exceptions=False)
+        assert broken.exit_code == 3
+        assert "broken.py" in broken.output and "cannot import Jinja2 filter module" in broken.output
+    finally:
+        os.chdir(old)
