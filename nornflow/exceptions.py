@@ -11,18 +11,21 @@ from typing import Any
 
 __all__ = [
     "FilterError",
+    "FilterImportError",
     "HookError",
     "HookExecutionError",
     "HookImportError",
     "HookRegistrationError",
     "HookValidationError",
     "InventoryError",
+    "NoHostsMatchedError",
     "NornFlowError",
     "RunInterrupted",
     "SettingsError",
     "TaskError",
     "TaskImportError",
     "TaskNotFoundError",
+    "UsageError",
     "VariableError",
     "WorkflowError",
     "YAMLLoadError",
@@ -172,8 +175,34 @@ class VariableError(NornFlowError):
     exit_code = 1
 
 
+class UsageError(NornFlowError):
+    """A command-line option is malformed (``--filter site`` without ``=value``)."""
+
+    exit_code = 2
+
+
 class FilterError(NornFlowError):
-    """An inventory filter is unknown or its arguments are wrong."""
+    """An inventory filter is unknown (no such filter, and no host has such an attribute), its
+    argument has the wrong shape, or a project filter function failed."""
+
+
+class NoHostsMatchedError(FilterError):
+    """The run's inventory filters select no host (and empty runs were not allowed).
+
+    A usage error (exit 2) rather than a success with nothing done: ``--filter site=xyz`` with a typo
+    must not look like a run that went well. ``filters`` holds the filters, by where they came from.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, filters: dict[str, Any] | None = None, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.filters = filters or {}
+
+
+class FilterImportError(NornFlowError):
+    """A module in the project's filter dirs (Jinja2 or inventory filters) fails to import, or two of
+    its modules define a filter of the same name."""
 
 
 class RunInterrupted(NornFlowError):

@@ -90,6 +90,10 @@ class Settings(BaseModel):
     task_dirs: list[str] = Field(default_factory=lambda: ["tasks"])
     workflow_dirs: list[str] = Field(default_factory=lambda: ["workflows"])
     hook_dirs: list[str] = Field(default_factory=lambda: ["hooks"])
+    #: Jinja2 filter modules: every public function of their ``.py`` files becomes a filter.
+    j2_filter_dirs: list[str] = Field(default_factory=lambda: ["j2_filters"])
+    #: Inventory filter modules: public functions taking ``host`` first become inventory filters.
+    filter_dirs: list[str] = Field(default_factory=lambda: ["filters"])
     vars_dir: str = "vars"
     failure_strategy: FailureStrategy = FailureStrategy.SKIP_FAILED
     dry_run: bool = False
@@ -104,7 +108,9 @@ class Settings(BaseModel):
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
     source: str | None = Field(default=None, exclude=True)
 
-    @field_validator("task_dirs", "workflow_dirs", "hook_dirs", mode="before")
+    @field_validator(
+        "task_dirs", "workflow_dirs", "hook_dirs", "j2_filter_dirs", "filter_dirs", mode="before"
+    )
     @classmethod
     def _listify(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -9,18 +9,18 @@ naming the variable.
 from __future__ import annotations
 
 import copy
-import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import jinja2
 import jinja2.nodes
-import yaml
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
+from jinja2.exceptions import FilterArgumentError
 from jinja2.utils import concat
 
 from nornflow.exceptions import VariableError
+from nornflow.jinja_filters import BUILTIN_FILTERS
 
 __all__ = [
     "CompiledArgs",
@@ -41,23 +41,6 @@ class TemplateError(VariableError):
         self.undefined = undefined
 
 
-def _to_yaml(value: Any) -> str:
-    return yaml.safe_dump(value, default_flow_style=False, sort_keys=False)
-
-
-def _to_json(value: Any, indent: int | None = None) -> str:
-    return json.dumps(value, indent=indent, default=str)
-
-
-def _to_nice_json(value: Any) -> str:
-    return json.dumps(value, indent=2, sort_keys=True, default=str)
-
-
-def _regex_search(value: str, pattern: str, group: int = 0) -> str | None:
-    match = re.search(pattern, str(value))
-    return match.group(group) if match else None
-
-
 def _make_environment() -> jinja2.Environment:
     env = jinja2.Environment(
         undefined=StrictUndefined,
@@ -65,13 +48,12 @@ def _make_environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
     )
-    env.filters.update(
-        to_yaml=_to_yaml, to_json=_to_json, to_nice_json=_to_nice_json, regex_search=_regex_search
-    )
+    env.filters.update(BUILTIN_FILTERS)
     return env
 
 
-#: The one Jinja2 environment nornflow renders with (StrictUndefined, a few network-friendly filters).
+#: The one Jinja2 environment nornflow renders with (StrictUndefined, the filters of
+#: :mod:`nornflow.jinja_filters`, and the project's own, added by ``load_j2_filter_dirs``).
 environment = _make_environment()
 
 _MARKERS = ("{{", "{%", "{#")
@@ -105,6 +87,8 @@ def _as_template_error(exc: Exception) -> TemplateError:
         return exc
     if isinstance(exc, UndefinedError):
         return TemplateError(str(exc), _undefined_name(exc))
+    if isinstance(exc, FilterArgumentError):  # a filter's own message names the filter and the problem
+        return TemplateError(str(exc))
     return TemplateError(f"{type(exc).__name__}: {exc}")
 
 

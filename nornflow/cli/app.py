@@ -26,6 +26,7 @@ from rich.table import Table
 from nornflow._hotpath import FAILED
 from nornflow._version import __version__
 from nornflow.exceptions import NornFlowError, WorkflowError
+from nornflow.inventory.filters import parse_filters
 from nornflow.models.task import TaskModel
 from nornflow.models.workflow import WorkflowModel
 from nornflow.run.api import NornFlow
@@ -50,7 +51,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     rich_markup_mode=None,
 )
-show_app = typer.Typer(help="Show tasks, hooks, workflows or settings.", no_args_is_help=True)
+show_app = typer.Typer(help="Show tasks, hooks, filters, workflows or settings.", no_args_is_help=True)
 app.add_typer(show_app, name="show")
 
 
@@ -343,7 +344,12 @@ def init(
 def run(
     target: str = typer.Argument(..., help="A workflow (name or file) or a task name."),
     vars_: list[str] = typer.Option([], "--vars", "-e", help="Variable key=value (repeatable)."),
-    filter_: list[str] = typer.Option([], "--filter", "-f", help="Inventory filter key=value (repeatable)."),
+    filter_: list[str] = typer.Option(
+        [], "--filter", "-f", help="Inventory filter key=value; commas or a repeated key mean any of."
+    ),
+    allow_empty: bool = typer.Option(
+        False, "--allow-empty", help="Run (on no host) when the filters select none, instead of exit 2."
+    ),
     failure_strategy: FailureStrategy | None = typer.Option(None, "--failure-strategy", help="Override."),
     dry_run: bool | None = typer.Option(None, "--dry-run/--no-dry-run", help="Tasks report, not change."),
     workers: int | None = typer.Option(None, "--workers", "-w", min=1, help="Worker threads."),
@@ -361,7 +367,7 @@ def run(
         try:
             engine = _engine(project, settings_file, workers, tune_gc=True)  # a CLI run owns its process
             cli_vars = parse_assignments(vars_, "--vars")
-            filters = parse_assignments(filter_, "--filter")
+            filters = parse_filters(filter_)
             masker.learn_inventory(engine.inventory)
             prepared = engine.load_workflow(target)
             masker.learn_vars(engine, prepared.model.vars, cli_vars)
@@ -375,6 +381,7 @@ def run(
                 failure_strategy=failure_strategy,
                 dry_run=dry_run,
                 reporter=reporter,
+                allow_empty=allow_empty,
             )
         except NornFlowError as exc:
             raise _fail(exc, debug, masker.mask_text) from None
@@ -503,6 +510,9 @@ def _log_to_stderr(debug: bool, masker: _Masker) -> Iterator[None]:
 @app.command()
 def validate(
     target: str = typer.Argument(..., help="A workflow (name or file) or a task name."),
+    allow_empty: bool = typer.Option(
+        False, "--allow-empty", help="Accept inventory filters that select no host."
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
     project: Path | None = _PROJECT,
     settings_file: Path | None = _SETTINGS,
@@ -511,7 +521,7 @@ def validate(
     console = Console(highlight=False)
     try:
         engine = _engine(project, settings_file)
-        prepared = engine.validate(target)
+        prepared = engine.validate(target, allow_empty=allow_empty)
     except NornFlowError as exc:
         raise _fail(exc, debug) from None
     except Exception as exc:
@@ -555,6 +565,37 @@ def show_hooks(project: Path | None = _PROJECT, settings_file: Path | None = _SE
         source = "nornflow (built-in)" if module.startswith("nornflow.") else _module_file(cls)
         table.add_row(escape(name), cls.phase, scope, escape(cls.describe()), escape(source))
     _out_console().print(table)
+
+
+@show_app.command("filters")
+def show_filters(project: Path | None = _PROJECT, settings_file: Path | None = _SETTINGS) -> None:
+    """List the Jinja2 filters (nornflow's, Jinja2's, the project's) and the inventory filters."""
+    from nornflow.inventory.filters import FILTERS
+    from nornflow.jinja_filters import filter_catalog
+
+    try:
+        _engine(project, settings_file)
+    except NornFlowError as exc:
+        raise _fail(exc, False) from None
+    console = _out_console()
+    table = Table("jinja2 filter", "description", "source", title="Jinja2 filters", show_edge=False)
+    for info in filter_catalog():
+        source = info.source + (f" (replaces the {info.overrides})" if info.overrides else "")
+        table.add_row(escape(info.name), escape(info.description), escape(source))
+    console.print(table)
+    table = Table(
+        "inventory filter", "takes", "description", "source", title="inventory filters", show_edge=False
+    )
+    for name in sorted(FILTERS):
+        spec = FILTERS[name]
+        table.add_row(escape(name), escape(spec.takes), escape(spec.description), escape(spec.source))
+    table.add_row(
+        "any other key",
+        "value(s)",
+        "hosts whose attribute or inventory data of that name matches",
+        "nornflow",
+    )
+    console.print(table)
 
 
 def _module_file(cls: type) -> str:

@@ -16,6 +16,8 @@ inventory:
 task_dirs: [tasks]
 workflow_dirs: [workflows]
 hook_dirs: [hooks]
+j2_filter_dirs: [j2_filters]   # Jinja2 filters: public functions of these .py files
+filter_dirs: [filters]         # inventory filters: functions taking `host` first
 vars_dir: vars
 failure_strategy: skip-failed   # or fail-fast, run-all
 dry_run: false

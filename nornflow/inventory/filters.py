@@ -1,41 +1,172 @@
 """Inventory filters for workflows (``inventory_filters:``), the CLI (``--filter``) and the ``if`` hook.
 
-Named filters: ``hosts`` (names), ``groups`` (member of any), ``platform`` (one or several), ``data``
-(a mapping of data keys to values, with group inheritance), ``name_pattern`` (a glob). Any other key
-is compared with the host attribute or inventory data of that name; a key no host has is an error.
+One rule for every filter: its value is one value or a list of values, and a list means *any of
+them*; several filters must all hold. ``null`` means "no filter" (the entry is ignored), and an empty
+list matches no host. Named filters: ``hosts`` (names), ``groups`` (member of the group, directly or
+through a parent group), ``platform``, ``name_pattern`` (a glob such as ``r*``), ``data`` (a mapping
+of data keys to values, all of which must match), and the project's own filter functions from
+``filter_dirs`` (see :func:`load_filter_dirs`). Any other key is compared with the host attribute
+(``hostname``, ``port``, ``username``, ``name``) or inventory data of that name, with group
+inheritance; a key no host has is an error naming it, with the closest known name.
+
+Values compare by equality, with two conveniences: a string and a number, boolean or null compare as
+the string's YAML reading (``--filter mgmt_vlan=10`` matches the integer 10), and a host value that
+is a list matches when it contains the wanted value (``tags=core``).
+
+On the command line (:func:`parse_filters`) ``-f role=core,edge`` and ``-f role=core -f role=edge``
+mean the same: role is core or edge. ``\\,`` is a literal comma, and a value starting with ``[`` or
+``{`` is read as YAML (``-f 'data={role: core}'``). A run whose filters select no host is an error
+(:class:`~nornflow.exceptions.NoHostsMatchedError`, exit 2) unless empty runs are allowed.
 """
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
-from collections.abc import Callable, Mapping
+import inspect
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from nornir.core.inventory import Host, Inventory
 
-from nornflow.exceptions import FilterError
+from nornflow.exceptions import FilterError, FilterImportError, NoHostsMatchedError, UsageError
 
-__all__ = ["FILTERS", "apply_filters", "host_matches", "validate_filters"]
+__all__ = [
+    "FILTERS",
+    "InventoryFilter",
+    "apply_filters",
+    "describe_filters",
+    "host_matches",
+    "load_filter_dirs",
+    "parse_filters",
+    "select_hosts",
+    "validate_filters",
+]
+
+log = logging.getLogger("nornflow.filters")
+
+Predicate = Callable[[Host], bool]
+_LISTS = (list, tuple, set, frozenset)
+_SCALARS = (bool, int, float, type(None))
 
 
-def _names(value: Any, key: str) -> frozenset[str]:
-    if isinstance(value, str):
-        return frozenset(v.strip() for v in value.split(",") if v.strip())
-    if isinstance(value, (list, tuple, set, frozenset)) and all(isinstance(v, str) for v in value):
-        return frozenset(value)
-    raise FilterError(f"filter {key!r} takes a name or a list of names, got {value!r}", key=key)
+class InventoryFilter:
+    """A named inventory filter: what it takes, where it comes from, and how to match one host.
+
+    ``compile(values)`` turns the filter's values (already a list: "any of") into a predicate on a
+    host, checking their shape once; calling the filter, ``f(host, value)``, matches one host.
+    """
+
+    __slots__ = ("compile", "description", "flag", "name", "source", "takes")
+
+    def __init__(
+        self,
+        name: str,
+        compile: Callable[[list[Any]], Predicate],
+        *,
+        takes: str,
+        description: str,
+        source: str = "nornflow (built-in)",
+        flag: bool = False,
+    ) -> None:
+        self.name = name
+        self.compile = compile
+        self.takes = takes
+        self.description = description
+        self.source = source
+        #: a filter that takes no value: ``null`` applies it instead of meaning "no filter"
+        self.flag = flag
+
+    def __call__(self, host: Host, value: Any) -> bool:
+        """Whether ``host`` passes this filter with ``value`` (one value or a list: any of)."""
+        values = _values(value)
+        if values is None:
+            return True
+        return self.compile(values)(host)
+
+    def __repr__(self) -> str:
+        return f"InventoryFilter({self.name!r}, source={self.source!r})"
 
 
-def _hosts(host: Host, value: Any) -> bool:
-    return host.name in _names(value, "hosts")
+def _values(value: Any) -> list[Any] | None:
+    """A filter's value as the list of alternatives; None for "no filter"."""
+    if value is None:
+        return None
+    if isinstance(value, _LISTS):
+        return list(value)
+    return [value]
 
 
-def _groups(host: Host, value: Any) -> bool:
-    wanted = _names(value, "groups")
-    return any(g.name in wanted for g in _all_groups(host))
+# -- value comparison --------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def _yaml_scalar(text: str) -> Any:
+    """``text`` read as a YAML scalar (``10`` -> 10, ``true`` -> True, ``null`` -> None); else itself."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if isinstance(value, (_SCALARS, str)) else text
+
+
+def _scalar_equal(a: Any, b: Any) -> bool:
+    """Equality that keeps booleans apart from numbers (``True`` is not ``1`` here)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return a == b
+
+
+def _same(actual: Any, wanted: Any) -> bool:
+    """Whether a host's value matches one wanted value (see the module docstring)."""
+    if isinstance(actual, str) and isinstance(wanted, str):
+        return actual == wanted
+    if isinstance(wanted, str) and isinstance(actual, _SCALARS):
+        return len(wanted) <= 64 and _scalar_equal(actual, _yaml_scalar(wanted.strip()))
+    if isinstance(actual, str) and isinstance(wanted, _SCALARS):
+        return len(actual) <= 64 and _scalar_equal(_yaml_scalar(actual.strip()), wanted)
+    if isinstance(actual, _SCALARS) and isinstance(wanted, _SCALARS):
+        return _scalar_equal(actual, wanted)
+    try:
+        if actual == wanted:
+            return True
+    except Exception:
+        return False
+    if isinstance(actual, _LISTS) and not isinstance(wanted, (*_LISTS, Mapping)):
+        return any(_same(item, wanted) for item in actual)
+    return False
+
+
+def _matches_any(actual: Any, wanted: list[Any]) -> bool:
+    return any(_same(actual, w) for w in wanted)
+
+
+# -- the built-in filters ----------------------------------------------------------------------------
+
+
+def _names(key: str, values: list[Any]) -> frozenset[str]:
+    names = set()
+    for value in values:
+        if isinstance(value, str):
+            names.add(value)
+        elif isinstance(value, int) and not isinstance(value, bool):  # YAML reads `hosts: [101]` as ints
+            names.add(str(value))
+        else:
+            raise FilterError(
+                f"filter {key!r} takes a name or a list of names, got {type(value).__name__} {value!r}",
+                key=key,
+            )
+    return frozenset(names)
 
 
 def _all_groups(host: Any) -> list[Any]:
+    """The host's groups and, transitively, their parent groups (each once)."""
     seen: list[Any] = []
     stack = list(host.groups)
     while stack:
@@ -46,109 +177,452 @@ def _all_groups(host: Any) -> list[Any]:
     return seen
 
 
-def _platform(host: Host, value: Any) -> bool:
-    return host.platform in _names(value, "platform")
+def _compile_hosts(values: list[Any]) -> Predicate:
+    wanted = _names("hosts", values)
+    return lambda host: host.name in wanted
 
 
-def _data(host: Host, value: Any) -> bool:
-    if not isinstance(value, Mapping):
-        raise FilterError(f"filter 'data' takes a mapping of data keys to values, got {value!r}", key="data")
-    for key, expected in value.items():
-        try:
-            actual = host[key]
-        except KeyError:
-            return False
-        if actual != expected:
-            return False
-    return True
+def _compile_groups(values: list[Any]) -> Predicate:
+    wanted = _names("groups", values)
+    return lambda host: any(g.name in wanted for g in _all_groups(host))
 
 
-def _name_pattern(host: Host, value: Any) -> bool:
-    if not isinstance(value, str):
-        raise FilterError(
-            f"filter 'name_pattern' takes a glob such as 'r*', got {value!r}", key="name_pattern"
-        )
-    return fnmatch.fnmatchcase(host.name, value)
+def _compile_platform(values: list[Any]) -> Predicate:
+    wanted = _names("platform", values)
+    return lambda host: host.platform in wanted
 
 
-#: The named filters: name -> predicate(host, argument).
-FILTERS: dict[str, Callable[[Host, Any], bool]] = {
-    "hosts": _hosts,
-    "groups": _groups,
-    "platform": _platform,
-    "data": _data,
-    "name_pattern": _name_pattern,
-}
+def _compile_name_pattern(values: list[Any]) -> Predicate:
+    for value in values:
+        if not isinstance(value, str):
+            raise FilterError(
+                f"filter 'name_pattern' takes a glob such as 'r*' (or a list of globs), got {value!r}",
+                key="name_pattern",
+            )
+    regex = re.compile("|".join(f"(?:{fnmatch.translate(v)})" for v in values)) if values else None
+    return lambda host: regex is not None and regex.match(host.name) is not None
 
-_ATTRS = ("hostname", "port", "username", "platform")
 
-
-def _attribute(host: Host, key: str, value: Any) -> bool:
+def _lookup(host: Host, key: str) -> tuple[bool, Any]:
+    """``(found, value)`` of a host attribute or inventory data key (groups and defaults included)."""
     if key in _ATTRS:
-        actual = getattr(host, key)
-    else:
-        try:
-            actual = host[key]
-        except KeyError:
-            return False
-    if isinstance(value, (list, tuple)):
-        return actual in value
-    return actual == value
+        return True, getattr(host, key)
+    try:
+        return True, host[key]
+    except KeyError:
+        return False, None
+
+
+def _compile_data(values: list[Any]) -> Predicate:
+    alternatives: list[list[tuple[str, list[Any]]]] = []
+    for value in values:
+        if not isinstance(value, Mapping):
+            raise FilterError(
+                f"filter 'data' takes a mapping of data keys to values (or a list of them), got {value!r}",
+                key="data",
+            )
+        conditions = []
+        for key, wanted in value.items():
+            if not isinstance(key, str):
+                raise FilterError(f"filter 'data': keys are data key names, got {key!r}", key="data")
+            conditions.append((key, _values(wanted) if wanted is not None else [None]))
+        alternatives.append(conditions)
+
+    def match(host: Host) -> bool:
+        for conditions in alternatives:
+            for key, wanted in conditions:
+                found, actual = _lookup(host, key)
+                if not found or not _matches_any(actual, wanted):
+                    break
+            else:
+                return True
+        return False
+
+    return match
+
+
+def _compile_attribute(key: str, values: list[Any]) -> Predicate:
+    def match(host: Host) -> bool:
+        found, actual = _lookup(host, key)
+        return found and _matches_any(actual, values)
+
+    return match
+
+
+_BUILTINS = (
+    InventoryFilter("hosts", _compile_hosts, takes="host name(s)", description="hosts of these names"),
+    InventoryFilter(
+        "groups",
+        _compile_groups,
+        takes="group name(s)",
+        description="members of these groups, directly or through a parent group",
+    ),
+    InventoryFilter(
+        "platform", _compile_platform, takes="platform(s)", description="hosts of these platforms"
+    ),
+    InventoryFilter(
+        "name_pattern",
+        _compile_name_pattern,
+        takes="glob(s)",
+        description="hosts whose name matches a glob such as 'r*' or 'edge-??'",
+    ),
+    InventoryFilter(
+        "data",
+        _compile_data,
+        takes="mapping(s)",
+        description="hosts whose data (with group inheritance) has all these key: value pairs",
+    ),
+)
+
+#: Every named filter: the built-ins and the project's, by name. ``FILTERS[name](host, value)``
+#: matches one host; :func:`host_matches` and :func:`select_hosts` apply a whole mapping.
+FILTERS: dict[str, InventoryFilter] = {f.name: f for f in _BUILTINS}
+_BUILTIN_BY_NAME = dict(FILTERS)
+
+#: Host attributes a filter key may name (anything else is looked up in the host's data).
+_ATTRS = ("name", "hostname", "port", "username", "platform")
+
+
+# -- applying filters --------------------------------------------------------------------------------
+
+
+def _compile(filters: Mapping[str, Any]) -> list[Predicate]:
+    if not isinstance(filters, Mapping):
+        raise FilterError(f"inventory filters must be a mapping, got {type(filters).__name__}")
+    predicates = []
+    for key, value in filters.items():
+        if not isinstance(key, str):
+            raise FilterError(f"a filter name is a string, got {key!r}")
+        named = FILTERS.get(key)
+        if value is None and not (named is not None and named.flag):
+            continue
+        values = _values(value) if value is not None else [True]  # null applies a flag filter
+        predicates.append(named.compile(values) if named is not None else _compile_attribute(key, values))
+    return predicates
 
 
 def validate_filters(filters: Mapping[str, Any]) -> None:
-    """Check the shape of every named filter's argument (without an inventory)."""
-    if not isinstance(filters, Mapping):
-        raise FilterError(f"inventory filters must be a mapping, got {type(filters).__name__}")
-    for key, value in filters.items():
-        if key in ("hosts", "groups", "platform"):
-            _names(value, key)
-        elif key == "data" and not isinstance(value, Mapping):
-            raise FilterError("filter 'data' takes a mapping of data keys to values", key="data")
-        elif key == "name_pattern" and not isinstance(value, str):
-            raise FilterError("filter 'name_pattern' takes a glob such as 'r*'", key="name_pattern")
-
-
-def _known_keys(inventory: Inventory) -> set[str]:
-    keys: set[str] = set(_ATTRS)
-    for host in inventory.hosts.values():
-        keys.update(host.keys())
-        if len(keys) > 10_000:
-            break
-    return keys
+    """Check the shape of every filter's value (without an inventory): names, globs, mappings."""
+    _compile(filters)
 
 
 def host_matches(host: Host, filters: Mapping[str, Any]) -> bool:
-    """Whether ``host`` passes every filter (named filters, or attribute/data equality)."""
+    """Whether ``host`` passes every filter of ``filters``."""
+    return all(predicate(host) for predicate in _compile(filters))
+
+
+def _unknown_keys(inventory: Inventory, filters: Mapping[str, Any]) -> list[str]:
+    """Attribute and ``data`` keys that no host of the inventory has (each looked up until found)."""
+    keys: list[str] = []
+    builtin_data = FILTERS.get("data") is _BUILTIN_BY_NAME["data"]
     for key, value in filters.items():
-        named = FILTERS.get(key)
-        if named is not None:
-            if not named(host, value):
-                return False
-        elif not _attribute(host, key, value):
-            return False
-    return True
+        if value is None or (key in FILTERS and not (key == "data" and builtin_data)):
+            continue
+        if key == "data":
+            for mapping in _values(value) or []:
+                keys.extend(k for k in mapping if k not in keys)
+        elif key not in keys:
+            keys.append(key)
+    missing = [k for k in keys if k not in _ATTRS]
+    if not inventory.hosts:
+        return []  # nothing to learn the keys from: the empty selection says it all
+    for host in inventory.hosts.values():
+        if not missing:
+            break
+        missing = [k for k in missing if not _lookup(host, k)[0]]
+    return missing
+
+
+def _known_names(inventory: Inventory, limit: int = 500) -> list[str]:
+    names: set[str] = set(FILTERS) | set(_ATTRS)
+    for n, host in enumerate(inventory.hosts.values()):
+        if n == limit:
+            break
+        names.update(host.keys())
+    return sorted(names)
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}: {_format_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, _LISTS):
+        return "[" + ", ".join(_format_value(v) for v in value) + "]"
+    return "null" if value is None else str(value)
+
+
+def describe_filters(filters: Mapping[str, Any]) -> str:
+    """``site=xyz, role=core|edge``: filters as an operator reads them in an error message."""
+    parts = []
+    for key, value in filters.items():
+        values = _values(value)
+        if values is None:
+            continue
+        parts.append(f"{key}=" + ("|".join(_format_value(v) for v in values) if values else "[]"))
+    return ", ".join(parts)
+
+
+def select_hosts(
+    inventory: Inventory,
+    *layers: tuple[str, Mapping[str, Any] | None],
+    allow_empty: bool = False,
+) -> Inventory:
+    """The inventory of the hosts that pass every layer of filters (``(label, filters)`` pairs).
+
+    Unknown filter names are errors naming them (with the closest known name). When the filters
+    select no host, that is a :class:`NoHostsMatchedError` naming the filters and their labels,
+    unless ``allow_empty``. Without any filter the inventory is returned as it is.
+    """
+    active: list[tuple[str, Mapping[str, Any]]] = []
+    predicates: list[Predicate] = []
+    for label, filters in layers:
+        if filters is None:
+            continue
+        compiled = _compile(filters)
+        if not compiled:
+            continue  # every entry is null: no filter
+        active.append((label, filters))
+        predicates.extend(compiled)
+        missing = _unknown_keys(inventory, filters)
+        if missing:
+            key = missing[0]
+            known = _known_names(inventory)
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise FilterError(
+                f"unknown filter {key!r}: not a filter ({', '.join(FILTERS)}) and no host has an attribute "
+                f"or data key of that name{hint}",
+                key=key,
+            )
+    if not active:
+        return inventory
+    hosts = type(inventory.hosts)(
+        (name, host) for name, host in inventory.hosts.items() if all(p(host) for p in predicates)
+    )
+    selected = Inventory(
+        hosts=hosts, groups=inventory.groups, defaults=inventory.defaults, transform_function=None
+    )
+    if not hosts and not allow_empty:
+        described = "; ".join(f"{label}: {describe_filters(f) or 'none'}" for label, f in active)
+        raise NoHostsMatchedError(
+            f"no host matches the filters ({described}) among the inventory's "
+            f"{len(inventory.hosts)} host(s){_value_hints(inventory, active)}; check the values, or "
+            f"allow an empty run (--allow-empty, allow_empty=True)",
+            filters={label: dict(f) for label, f in active},
+        )
+    return selected
+
+
+def _value_hints(inventory: Inventory, layers: list[tuple[str, Mapping[str, Any]]]) -> str:
+    """`` (no group 'cor' in the inventory; did you mean 'core'?)`` for names the inventory lacks."""
+    hints = []
+    for _label, filters in layers:
+        for key, known in (("hosts", inventory.hosts), ("groups", inventory.groups)):
+            if FILTERS.get(key) is not _BUILTIN_BY_NAME[key]:
+                continue
+            for name in _values(filters.get(key)) or []:
+                if isinstance(name, str) and name not in known:
+                    close = difflib.get_close_matches(name, list(known), n=1)
+                    hint = f"no {key[:-1]} {name!r} in the inventory"
+                    hints.append(hint + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return f"; {'; '.join(hints[:3])}" if hints else ""
 
 
 def apply_filters(inventory: Inventory, filters: Mapping[str, Any]) -> Inventory:
-    """A new inventory holding the hosts that pass ``filters``; unknown filter keys are errors."""
-    validate_filters(filters)
-    unknown = [k for k in filters if k not in FILTERS]
-    if unknown:
-        known = _known_keys(inventory)
-        for key in unknown:
-            if key not in known:
+    """A new inventory holding the hosts that pass ``filters`` (possibly none); unknown keys are errors."""
+    selected = select_hosts(inventory, ("filters", filters), allow_empty=True)
+    if selected is inventory:  # no active filter: still a new inventory, as callers expect
+        return Inventory(
+            hosts=type(inventory.hosts)(inventory.hosts),
+            groups=inventory.groups,
+            defaults=inventory.defaults,
+            transform_function=None,
+        )
+    return selected
+
+
+# -- the command line --------------------------------------------------------------------------------
+
+_COMMA = re.compile(r"(?<!\\),")
+
+
+def parse_filters(items: Sequence[str], option: str = "--filter") -> dict[str, list[Any]]:
+    """``--filter`` arguments as filters: each ``key=value``, values split at commas, repeated keys
+    adding values ("any of"). Values stay strings (comparison reads them as YAML scalars as needed);
+    ``\\,`` is a literal comma; a value starting with ``[`` or ``{`` is read as YAML flow (``\\[`` and
+    ``\\{`` start a plain value with a bracket)."""
+    import yaml
+
+    out: dict[str, list[Any]] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key, text = key.strip(), text.strip()
+        if not sep or not key:
+            raise UsageError(f"{option} takes key=value, got {item!r}", key=option)
+        if text.startswith(("[", "{")):
+            try:
+                parsed = yaml.safe_load(text)
+            except yaml.YAMLError as exc:
+                problem = getattr(exc, "problem", None) or str(exc)
+                raise UsageError(
+                    f"{option} {key}: {text!r} is not valid YAML: {problem}", key=option
+                ) from None
+            values = list(parsed) if isinstance(parsed, list) else [parsed]
+        else:
+            if text.startswith(("\\[", "\\{")):
+                text = text[1:]  # a literal bracket, not YAML
+            values = [v.strip().replace("\\,", ",") for v in _COMMA.split(text)]
+            values = [v for v in values if v]
+        if not values:
+            raise UsageError(
+                f"{option} {key}= has no value (leave the filter out to select every host)", key=option
+            )
+        out.setdefault(key, []).extend(values)
+    return out
+
+
+# -- the project's filter functions ------------------------------------------------------------------
+
+_TRUE = {"true", "yes", "on", "1", "y"}
+_FALSE = {"false", "no", "off", "0", "n"}
+
+
+def _flag_value(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise FilterError(
+        f"filter {name!r} takes no value: use {name}: true (hosts it accepts), {name}: false (hosts it "
+        f"rejects) or {name}: null; got {value!r}",
+        key=name,
+    )
+
+
+def _project_filter(name: str, func: Callable[..., Any], source: str) -> InventoryFilter:
+    """Wrap a project function ``func(host, ...)`` as an inventory filter (see :func:`load_filter_dirs`)."""
+    signature = inspect.signature(func)
+    rest = list(signature.parameters.values())[1:]
+    flag = not rest
+    doc = (inspect.getdoc(func) or "").strip().splitlines()
+
+    def call(host: Host, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> bool:
+        try:
+            return bool(func(host, *args, **kwargs))
+        except Exception as exc:
+            raise FilterError(
+                f"filter {name!r} ({source}) failed: {type(exc).__name__}: {exc}", key=name, host=host.name
+            ) from exc
+
+    def compile(values: list[Any]) -> Predicate:
+        if flag:
+            wanted = {_flag_value(name, v) for v in values}
+            if len(wanted) != 1:  # [true, false]: every host; []: none
+                return (lambda host: True) if wanted else (lambda host: False)
+            accept = wanted.pop()
+            return lambda host: call(host, (), {}) is accept
+        calls: list[tuple[tuple[Any, ...], Mapping[str, Any]]] = []
+        for value in values:
+            args, kwargs = ((), value) if isinstance(value, Mapping) else ((value,), {})
+            try:
+                signature.bind(None, *args, **kwargs)
+            except TypeError as exc:
                 raise FilterError(
-                    f"unknown filter {key!r}: not a named filter ({', '.join(FILTERS)}) and no host "
-                    f"has an attribute or data key of that name",
-                    key=key,
-                )
-    hosts = type(inventory.hosts)(
-        (name, host) for name, host in inventory.hosts.items() if host_matches(host, filters)
+                    f"filter {name!r} ({source}) cannot take {value!r}: {exc}", key=name
+                ) from None
+            calls.append((args, kwargs))
+        return lambda host: any(call(host, args, kwargs) for args, kwargs in calls)
+
+    if flag:
+        takes = "true/false"
+    elif any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in rest):
+        takes = "value(s) or mapping"
+    else:
+        takes = "mapping"
+    return InventoryFilter(
+        name, compile, takes=takes, description=doc[0] if doc else "", source=source, flag=flag
     )
-    return Inventory(
-        hosts=hosts,
-        groups=inventory.groups,
-        defaults=inventory.defaults,
-        transform_function=None,
-    )
+
+
+def _is_filter_function(obj: Any) -> bool:
+    """A function whose first parameter is ``host`` (by name, or annotated as a Nornir ``Host``)."""
+    if not inspect.isfunction(obj):
+        return False
+    try:
+        params = list(inspect.signature(obj).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    if not params or params[0].kind not in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):
+        return False
+    first = params[0]
+    annotation = first.annotation
+    annotated = annotation is Host or (isinstance(annotation, str) and annotation.split(".")[-1] == "Host")
+    return first.name == "host" or annotated
+
+
+_MODULES: dict[str, dict[str, Callable[..., Any]]] = {}
+
+
+def _module_filters(path: Path) -> dict[str, Callable[..., Any]]:
+    key = str(path.resolve())
+    if key in _MODULES:
+        return _MODULES[key]
+    from nornflow.workflow.catalog import import_file
+
+    try:
+        module = import_file(path, "nornflow_project_filters")
+    except Exception as exc:
+        raise FilterImportError(
+            f"cannot import inventory filter module: {type(exc).__name__}: {exc}", file=str(path)
+        ) from exc
+    except SystemExit as exc:
+        raise FilterImportError(f"inventory filter module called exit({exc.code})", file=str(path)) from None
+    found = {
+        name: obj
+        for name, obj in vars(module).items()
+        if not name.startswith("_")
+        and getattr(obj, "__module__", None) == module.__name__
+        and _is_filter_function(obj)
+    }
+    _MODULES[key] = found
+    return found
+
+
+def load_filter_dirs(directories: Iterable[str | Path]) -> list[InventoryFilter]:
+    """Register the inventory filter functions of the ``.py`` files in ``directories``.
+
+    A filter function is a public function whose first parameter is ``host`` (or is annotated
+    ``Host``); other functions are helpers and ignored. It returns whether the host passes:
+
+    - ``def is_virtual(host) -> bool``: takes no value; ``is_virtual: true`` (or ``null``) keeps the
+      hosts it accepts, ``false`` those it rejects.
+    - ``def in_region(host, region) -> bool``: called with each value (a list: any of them); a
+      mapping value is passed as keyword arguments (``{region: west, tier: 1}``).
+
+    A project filter named like a built-in replaces it, with a warning; the same name in two of the
+    project's files, or a module that fails to import, is an error naming the file(s).
+    """
+    loaded: dict[str, InventoryFilter] = {}
+    for directory in directories:
+        directory = Path(directory)
+        if not directory.is_dir():
+            continue
+        files = [
+            p
+            for p in sorted(directory.rglob("*.py"))
+            if not p.name.startswith("_")
+            and not any(part.startswith(".") for part in p.relative_to(directory).parts)
+        ]
+        for path in files:
+            for name, func in _module_filters(path).items():
+                if name in loaded:
+                    raise FilterImportError(
+                        f"inventory filter {name!r} is defined twice: in {loaded[name].source} and in {path}",
+                        file=str(path),
+                    )
+                loaded[name] = _project_filter(name, func, str(path))
+    for name, spec in loaded.items():
+        previous = FILTERS.get(name)
+        if name in _BUILTIN_BY_NAME and (previous is None or previous.source != spec.source):
+            log.warning("inventory filter %r from %s replaces the built-in filter", name, spec.source)
+        FILTERS[name] = spec
+    return list(loaded.values())

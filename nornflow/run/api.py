@@ -20,6 +20,7 @@ from nornir.core.inventory import Inventory
 from nornflow.exceptions import InventoryError, NornFlowError, SettingsError, TaskNotFoundError, WorkflowError
 from nornflow.hooks.loader import load_hook_dirs
 from nornflow.inventory import filters as filters_mod
+from nornflow.jinja_filters import load_j2_filter_dirs
 from nornflow.models.workflow import WorkflowModel
 from nornflow.run.driver import run_workflow
 from nornflow.run.executor import Executor, LocalExecutor
@@ -77,6 +78,8 @@ class NornFlow:
             for n, spec in enumerate(self.settings.processors)
         ]
         load_hook_dirs(self.settings.resolve(d) for d in self.settings.hook_dirs)
+        load_j2_filter_dirs(self.settings.resolve(d) for d in self.settings.j2_filter_dirs)
+        filters_mod.load_filter_dirs(self.settings.resolve(d) for d in self.settings.filter_dirs)
         self.catalog = TaskCatalog(self.settings.resolve(d) for d in self.settings.task_dirs)
 
     # -- inventory ---------------------------------------------------------------------------------
@@ -190,12 +193,15 @@ class NornFlow:
         """Validate every task (known function, template syntax), hook, filter and processor."""
         return prepare(model, self.catalog, file)
 
-    def validate(self, ref: str | Path | Mapping[str, Any] | WorkflowModel) -> PreparedWorkflow:
-        """Every check a run makes before touching a device, including inventory and filters."""
+    def validate(
+        self, ref: str | Path | Mapping[str, Any] | WorkflowModel, *, allow_empty: bool = False
+    ) -> PreparedWorkflow:
+        """Every check a run makes before touching a device, including inventory and filters (a
+        selection of no host is an error unless ``allow_empty``)."""
         prepared = self.load_workflow(ref)
-        inventory = self.inventory
-        if prepared.model.inventory_filters:
-            filters_mod.apply_filters(inventory, prepared.model.inventory_filters)
+        filters_mod.select_hosts(
+            self.inventory, ("inventory_filters", prepared.model.inventory_filters), allow_empty=allow_empty
+        )
         return prepared
 
     # -- running -----------------------------------------------------------------------------------
@@ -227,9 +233,12 @@ class NornFlow:
         processors: Sequence[Any] | None = None,
         executor: Executor | None = None,
         handle_sigint: bool = True,
+        allow_empty: bool = False,
     ) -> WorkflowResult:
         """Run ``workflow`` and return its structured result (never raises for per-host failures).
 
+        Filters that select no host raise :class:`~nornflow.exceptions.NoHostsMatchedError` before
+        anything runs, unless ``allow_empty`` (then the run does nothing and reports 0 hosts).
         ``processors`` (Nornir processor objects) replace the configured ones for this run;
         ``executor`` replaces the in-process one (it must run the hosts of the filtered inventory).
         """
@@ -245,11 +254,12 @@ class NornFlow:
         if n_workers < 1:
             raise SettingsError(f"workers must be >= 1, got {n_workers}", key="workers")
 
-        inventory = self.inventory
-        if wf.inventory_filters:
-            inventory = filters_mod.apply_filters(inventory, wf.inventory_filters)
-        if filters:
-            inventory = filters_mod.apply_filters(inventory, filters)
+        inventory = filters_mod.select_hosts(
+            self.inventory,
+            ("inventory_filters", wf.inventory_filters),
+            ("--filter", filters),
+            allow_empty=allow_empty,
+        )
         static = static_layers(
             environment=env_vars(self._environ),
             defaults=self.default_vars(),
