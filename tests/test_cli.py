@@ -350,7 +350,7 @@ def test_the_progress_bar_polls_the_running_task_instead_of_per_host_events(tmp_
 
     from rich.console import Console
 
-    from nornflow.cli.app import PER_HOST_LINES_LIMIT, ConsoleReporter
+    from nornflow.cli.console import PER_HOST_LINES_LIMIT, ConsoleReporter
     from nornflow.inventory import inventory_from_data
     from nornflow.run.api import NornFlow
     from nornflow.run.results import NOT_RUN, OK

@@ -7,41 +7,30 @@ local variables (they may hold device passwords).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import sys
-import threading
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from nornflow._hotpath import FAILED
 from nornflow._version import __version__
+from nornflow.cli.console import ConsoleReporter
+from nornflow.cli.masking import Masker, log_to_stderr
 from nornflow.exceptions import NornFlowError, WorkflowError
 from nornflow.inventory.filters import parse_filters
-from nornflow.models.task import TaskModel
-from nornflow.models.workflow import WorkflowModel
 from nornflow.run.api import NornFlow
-from nornflow.run.reporter import Reporter
-from nornflow.run.results import TaskResult, WorkflowResult
-from nornflow.secrets import SecretMaskingFilter, SecretRegistry, is_secret_key, mask_data
+from nornflow.secrets import SecretRegistry
 from nornflow.settings import FailureStrategy, Settings, find_settings
 
 __all__ = ["ConsoleReporter", "app", "main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INVALID, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
-#: Runs with more host-tasks than this show a progress bar instead of per-host lines.
-PER_HOST_LINES_LIMIT = 200
-#: At most this many failures are listed per task (all are in --json).
-MAX_FAILURES_SHOWN = 25
 
 app = typer.Typer(
     name="nornflow",
@@ -158,168 +147,6 @@ def _engine(
 _PROJECT = typer.Option(None, "--project", "-C", help="Project directory (default: nearest nornflow.yaml).")
 _SETTINGS = typer.Option(None, "--settings", help="Settings file (default: PROJECT/nornflow.yaml).")
 
-_STATUS_STYLE = {"ok": "green", "changed": "yellow", "failed": "bold red", "skipped": "dim"}
-
-
-def _short(value: Any, limit: int = 300) -> str:
-    if value is None:
-        return ""
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
-    text = text.strip()
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _hook_label(hook: str | None) -> str:
-    """`` [hook NAME]`` for a failure line; the bracket is escaped, or rich would take it for markup
-    and drop it, and the operator would not see which hook failed."""
-    return escape(f" [hook {hook}]") if hook else ""
-
-
-class _PolledProgress(Progress):
-    """A progress bar that reads its count from the running task at each refresh (8 per second, in
-    rich's refresh thread), so the hosts themselves never report to it."""
-
-    bar: Any = None
-    done: Callable[[], int] | None = None
-
-    def get_renderables(self) -> Iterable[Any]:
-        """Update the count, then render as usual."""
-        if self.done is not None and self.bar is not None:
-            self.update(self.bar, completed=self.done())
-        yield from super().get_renderables()
-
-
-class ConsoleReporter(Reporter):
-    """Human output: per-host lines for small runs, a progress bar for large ones, failures always."""
-
-    def __init__(
-        self, console: Console, *, verbose: bool = False, mask: Any = None, learn: Any = None
-    ) -> None:
-        self.console = console
-        self.verbose = verbose
-        self.mask = mask or (lambda value: value)
-        #: called with (task, result, payloads_shown) before a task's results are printed, to learn
-        #: the secrets they hold
-        self.learn = learn or (lambda task, result, shown: None)
-        self._bar_wanted = False
-        self._progress: _PolledProgress | None = None
-        self._lock = threading.Lock()
-        self._detail = True
-
-    def workflow_started(self, workflow: WorkflowModel, hosts: Sequence[str]) -> None:
-        """Print the header; choose per-host lines or a progress bar by run size."""
-        n_tasks = len(workflow.tasks)
-        self._detail = self.verbose or len(hosts) * n_tasks <= PER_HOST_LINES_LIMIT
-        self._bar_wanted = not self._detail and self.console.is_terminal
-        title = f"[bold]workflow[/] {escape(workflow.name)}: {n_tasks} task(s) on {len(hosts)} host(s)"
-        self.console.print(title)
-        if workflow.description:
-            self.console.print(f"[dim]{escape(workflow.description)}[/]")
-
-    def task_started(self, task: TaskModel, index: int, hosts: int) -> None:
-        """Show the task header (and start its progress bar on large runs)."""
-        if self._detail:
-            self.console.rule(f"[bold]{index + 1}. {escape(task.name)}[/]", align="left")
-            return
-        if self._bar_wanted:
-            self._progress = _PolledProgress(
-                TextColumn(f"{index + 1}. {escape(task.name)}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=self.console,
-                transient=True,
-                refresh_per_second=8,
-            )
-            self._progress.bar = self._progress.add_task(task.name, total=hosts)
-
-    def task_running(self, task: TaskModel, result: TaskResult) -> None:
-        """Start the progress bar: it counts the finished hosts in ``result`` at each refresh."""
-        progress = self._progress
-        if progress is not None:
-            total = result.pending()
-            progress.done = lambda: total - result.pending()
-            progress.start()
-
-    def task_completed(self, task: TaskModel, result: TaskResult) -> None:
-        """Per-host lines (small runs) or a one-line summary, then every failure."""
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
-        self.learn(task, result, self._detail)
-        counts = result.counts()
-        if self._detail:
-            for r in result:
-                style = _STATUS_STYLE.get(r.status, "")
-                label = "failed (ignored)" if r.ignored else r.status
-                line = f"  [{style}]{label:8}[/] {escape(r.host)}"
-                if r.status == "skipped" and r.skip_reason:
-                    line += f" [dim]({escape(r.skip_reason)})[/]"
-                elif r.error is not None:
-                    hook = _hook_label(r.error.hook)
-                    line += f"{hook}: {escape(self.mask(f'{r.error.type}: {r.error.message}'))}"
-                elif result.print_output and r.result is not None:
-                    line += f": {escape(_short(self.mask(r.result)))}"
-                self.console.print(line)
-            return
-        summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
-        self.console.print(
-            f"{result.task_index + 1}. [bold]{escape(task.name)}[/]: {summary or 'no hosts'} "
-            f"[dim]({result.duration:.2f}s)[/]"
-        )
-        shown = 0
-        for i, code in enumerate(result.codes):
-            error = result.errors.get(i)
-            if code == FAILED or (error is not None and error.ignored):
-                if shown == MAX_FAILURES_SHOWN:
-                    self.console.print(
-                        f"  [dim]... and {counts['failed'] - shown} more failure(s) (see --json)[/]"
-                    )
-                    break
-                shown += 1
-                hook = _hook_label(error.hook if error else None)
-                msg = f"{error.type}: {error.message}" if error else "failed"
-                self.console.print(
-                    f"  [bold red]failed[/] {escape(result.hosts[i])}{hook}: {escape(self.mask(msg))}"
-                )
-
-    def notice(self, message: str) -> None:
-        """Print an operator notice."""
-        self.console.print(f"[bold yellow]{escape(message)}[/]")
-
-    def workflow_completed(self, result: WorkflowResult) -> None:
-        """The recap table: per task counts and durations, then the host totals."""
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
-        table = Table(title="recap", title_justify="left", show_edge=False)
-        for column in ("task", "ok", "changed", "failed", "skipped", "duration"):
-            table.add_column(column, justify="left" if column == "task" else "right")
-        for task in result.tasks:
-            c = task.counts()
-            failed = f"{c['failed']}" + (f" ({c['ignored']} ignored)" if c["ignored"] else "")
-            table.add_row(
-                f"{task.task_index + 1}. {escape(task.name)}",
-                str(c["ok"]),
-                str(c["changed"]),
-                f"[red]{failed}[/]" if c["failed"] else "0",
-                str(c["skipped"]),
-                f"{task.duration:.2f}s",
-            )
-        self.console.print(table)
-        failed_hosts = result.failed_hosts
-        ok_hosts = len(result.hosts) - len(failed_hosts)
-        status = "[bold red]FAILED[/]" if result.failed else "[bold green]OK[/]"
-        if result.interrupted:
-            status = "[bold yellow]INTERRUPTED[/]"
-        extra = f"; {escape(result.stopped)}" if result.stopped else ""
-        dry = " [dim](dry run)[/]" if result.dry_run else ""
-        self.console.print(
-            f"{status} {len(result.hosts)} host(s): {ok_hosts} ok, {len(failed_hosts)} failed "
-            f"in {result.duration:.2f}s{dry}{extra}"
-        )
-
-
 # -- commands ----------------------------------------------------------------------------------------
 
 
@@ -362,8 +189,8 @@ def run(
 ) -> None:
     """Run a workflow (or a single task) and print a recap; exit 1 if any host failed."""
     console = Console(stderr=json_out, highlight=False, soft_wrap=True)
-    masker = _Masker(SecretRegistry(), not show_secrets)
-    with _log_to_stderr(debug, masker):
+    masker = Masker(SecretRegistry(), not show_secrets)
+    with log_to_stderr(debug, masker):
         try:
             engine = _engine(project, settings_file, workers, tune_gc=True)  # a CLI run owns its process
             cli_vars = parse_assignments(vars_, "--vars")
@@ -400,111 +227,6 @@ def run(
         sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
         sys.stdout.flush()
     raise typer.Exit(result.exit_code)
-
-
-class _Masker:
-    """Masks secret values (by key name, and known secret strings) unless --show-secrets.
-
-    The known secrets grow during a run: the inventory's, then the variables' (workflow, ``--vars``,
-    defaults, environment), then those in each task's results as they are printed, and finally the
-    runtime variables before the JSON is written, so a secret set at runtime is masked wherever it
-    shows up later.
-    """
-
-    def __init__(self, registry: SecretRegistry, enabled: bool) -> None:
-        self.registry = registry
-        self.enabled = enabled
-
-    def mask_value(self, value: Any) -> Any:
-        if not self.enabled:
-            return value
-        value = mask_data(value)
-        return _mask_strings(value, self.registry.mask_text)
-
-    def mask_text(self, text: str) -> str:
-        return self.registry.mask_text(text) if self.enabled else text
-
-    def learn(self, data: Any) -> None:
-        """Remember the values under secret-named keys anywhere in ``data``."""
-        if self.enabled:
-            self.registry.collect(data)
-
-    def learn_inventory(self, inventory: Any) -> None:
-        """Host, group and default passwords and secret-named data and connection extras."""
-        if not self.enabled:
-            return
-        # Each object's own attributes (``object.__getattribute__``): Nornir's ``Host`` resolves a
-        # missing password through its groups on every read, and the groups and defaults are
-        # visited here anyway. One ``collect`` call walks all the data at once.
-        own = object.__getattribute__
-        passwords: list[Any] = []
-        data: list[Any] = []
-        for item in [*inventory.hosts.values(), *inventory.groups.values(), inventory.defaults]:
-            passwords.append(own(item, "password"))
-            data.append(own(item, "data"))
-            for options in (own(item, "connection_options") or {}).values():
-                passwords.append(options.password)
-                data.append(options.extras or {})
-        for password in passwords:
-            if password:
-                self.registry.add(password)
-        self.registry.collect(data)
-
-    def learn_vars(self, engine: NornFlow, workflow_vars: Any, cli_vars: Any) -> None:
-        """Secret-named variables of every layer: workflow, --vars, vars/defaults.yaml, environment."""
-        if self.enabled:
-            from nornflow.vars import env_vars
-
-            self.learn([workflow_vars, cli_vars, engine.default_vars(), env_vars()])
-
-    def learn_task(self, task: TaskModel, result: TaskResult, shown: bool) -> None:
-        """Before a task's results are printed: all of them are secrets if ``set_to`` stores them in a
-        secret-named variable (``set_to: api_token``); when they are ``shown`` (small runs,
-        ``--verbose``), so are the values of secret-named keys in them (a ``set`` of ``api_key``)."""
-        if not self.enabled:
-            return
-        target = task.hooks.get("set_to")
-        names = [target] if isinstance(target, str) else list(target) if isinstance(target, Mapping) else []
-        if any(is_secret_key(name) for name in names):
-            self.registry.collect({"secret": list(result.payloads)})
-        if shown:
-            self.registry.collect([p for p in result.payloads if p is not None and not isinstance(p, _PLAIN)])
-
-
-_PLAIN = (str, int, float, bool, bytes)
-
-
-def _mask_strings(value: Any, mask_text: Any) -> Any:
-    if isinstance(value, str):
-        return mask_text(value)
-    if isinstance(value, dict):
-        return {k: _mask_strings(v, mask_text) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_mask_strings(v, mask_text) for v in value]
-    return value
-
-
-@contextlib.contextmanager
-def _log_to_stderr(debug: bool, masker: _Masker) -> Iterator[None]:
-    """Send log records to stderr (warnings and errors; everything with ``--debug``), secrets masked.
-
-    Without a handler, Python's last-resort handler would print a task's warnings unmasked.
-    """
-    threshold = logging.DEBUG if debug else logging.WARNING
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setLevel(threshold)  # also for records of loggers that set a lower level themselves
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    if masker.enabled:
-        handler.addFilter(SecretMaskingFilter(masker.registry))
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(threshold)
-    root.addHandler(handler)
-    try:
-        yield
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
 
 
 @app.command()

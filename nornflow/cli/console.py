@@ -1,0 +1,187 @@
+"""Console output of a run: per-host lines for small runs, a progress bar for large ones, the recap."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from nornflow._hotpath import FAILED
+from nornflow.models.task import TaskModel
+from nornflow.models.workflow import WorkflowModel
+from nornflow.run.reporter import Reporter
+from nornflow.run.results import TaskResult, WorkflowResult
+
+__all__ = ["MAX_FAILURES_SHOWN", "PER_HOST_LINES_LIMIT", "ConsoleReporter"]
+
+#: Runs with more host-tasks than this show a progress bar instead of per-host lines.
+PER_HOST_LINES_LIMIT = 200
+#: At most this many failures are listed per task (all are in --json).
+MAX_FAILURES_SHOWN = 25
+
+_STATUS_STYLE = {"ok": "green", "changed": "yellow", "failed": "bold red", "skipped": "dim"}
+
+
+def _short(value: Any, limit: int = 300) -> str:
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _hook_label(hook: str | None) -> str:
+    """`` [hook NAME]`` for a failure line; the bracket is escaped, or rich would take it for markup
+    and drop it, and the operator would not see which hook failed."""
+    return escape(f" [hook {hook}]") if hook else ""
+
+
+class _PolledProgress(Progress):
+    """A progress bar that reads its count from the running task at each refresh (8 per second, in
+    rich's refresh thread), so the hosts themselves never report to it."""
+
+    bar: Any = None
+    done: Callable[[], int] | None = None
+
+    def get_renderables(self) -> Iterable[Any]:
+        """Update the count, then render as usual."""
+        if self.done is not None and self.bar is not None:
+            self.update(self.bar, completed=self.done())
+        yield from super().get_renderables()
+
+
+class ConsoleReporter(Reporter):
+    """Human output: per-host lines for small runs, a progress bar for large ones, failures always."""
+
+    def __init__(
+        self, console: Console, *, verbose: bool = False, mask: Any = None, learn: Any = None
+    ) -> None:
+        self.console = console
+        self.verbose = verbose
+        self.mask = mask or (lambda value: value)
+        #: called with (task, result, payloads_shown) before a task's results are printed, to learn
+        #: the secrets they hold
+        self.learn = learn or (lambda task, result, shown: None)
+        self._bar_wanted = False
+        self._progress: _PolledProgress | None = None
+        self._lock = threading.Lock()
+        self._detail = True
+
+    def workflow_started(self, workflow: WorkflowModel, hosts: Sequence[str]) -> None:
+        """Print the header; choose per-host lines or a progress bar by run size."""
+        n_tasks = len(workflow.tasks)
+        self._detail = self.verbose or len(hosts) * n_tasks <= PER_HOST_LINES_LIMIT
+        self._bar_wanted = not self._detail and self.console.is_terminal
+        title = f"[bold]workflow[/] {escape(workflow.name)}: {n_tasks} task(s) on {len(hosts)} host(s)"
+        self.console.print(title)
+        if workflow.description:
+            self.console.print(f"[dim]{escape(workflow.description)}[/]")
+
+    def task_started(self, task: TaskModel, index: int, hosts: int) -> None:
+        """Show the task header (and start its progress bar on large runs)."""
+        if self._detail:
+            self.console.rule(f"[bold]{index + 1}. {escape(task.name)}[/]", align="left")
+            return
+        if self._bar_wanted:
+            self._progress = _PolledProgress(
+                TextColumn(f"{index + 1}. {escape(task.name)}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+                refresh_per_second=8,
+            )
+            self._progress.bar = self._progress.add_task(task.name, total=hosts)
+
+    def task_running(self, task: TaskModel, result: TaskResult) -> None:
+        """Start the progress bar: it counts the finished hosts in ``result`` at each refresh."""
+        progress = self._progress
+        if progress is not None:
+            total = result.pending()
+            progress.done = lambda: total - result.pending()
+            progress.start()
+
+    def task_completed(self, task: TaskModel, result: TaskResult) -> None:
+        """Per-host lines (small runs) or a one-line summary, then every failure."""
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        self.learn(task, result, self._detail)
+        counts = result.counts()
+        if self._detail:
+            for r in result:
+                style = _STATUS_STYLE.get(r.status, "")
+                label = "failed (ignored)" if r.ignored else r.status
+                line = f"  [{style}]{label:8}[/] {escape(r.host)}"
+                if r.status == "skipped" and r.skip_reason:
+                    line += f" [dim]({escape(r.skip_reason)})[/]"
+                elif r.error is not None:
+                    hook = _hook_label(r.error.hook)
+                    line += f"{hook}: {escape(self.mask(f'{r.error.type}: {r.error.message}'))}"
+                elif result.print_output and r.result is not None:
+                    line += f": {escape(_short(self.mask(r.result)))}"
+                self.console.print(line)
+            return
+        summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+        self.console.print(
+            f"{result.task_index + 1}. [bold]{escape(task.name)}[/]: {summary or 'no hosts'} "
+            f"[dim]({result.duration:.2f}s)[/]"
+        )
+        shown = 0
+        for i, code in enumerate(result.codes):
+            error = result.errors.get(i)
+            if code == FAILED or (error is not None and error.ignored):
+                if shown == MAX_FAILURES_SHOWN:
+                    self.console.print(
+                        f"  [dim]... and {counts['failed'] - shown} more failure(s) (see --json)[/]"
+                    )
+                    break
+                shown += 1
+                hook = _hook_label(error.hook if error else None)
+                msg = f"{error.type}: {error.message}" if error else "failed"
+                self.console.print(
+                    f"  [bold red]failed[/] {escape(result.hosts[i])}{hook}: {escape(self.mask(msg))}"
+                )
+
+    def notice(self, message: str) -> None:
+        """Print an operator notice."""
+        self.console.print(f"[bold yellow]{escape(message)}[/]")
+
+    def workflow_completed(self, result: WorkflowResult) -> None:
+        """The recap table: per task counts and durations, then the host totals."""
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        table = Table(title="recap", title_justify="left", show_edge=False)
+        for column in ("task", "ok", "changed", "failed", "skipped", "duration"):
+            table.add_column(column, justify="left" if column == "task" else "right")
+        for task in result.tasks:
+            c = task.counts()
+            failed = f"{c['failed']}" + (f" ({c['ignored']} ignored)" if c["ignored"] else "")
+            table.add_row(
+                f"{task.task_index + 1}. {escape(task.name)}",
+                str(c["ok"]),
+                str(c["changed"]),
+                f"[red]{failed}[/]" if c["failed"] else "0",
+                str(c["skipped"]),
+                f"{task.duration:.2f}s",
+            )
+        self.console.print(table)
+        failed_hosts = result.failed_hosts
+        ok_hosts = len(result.hosts) - len(failed_hosts)
+        status = "[bold red]FAILED[/]" if result.failed else "[bold green]OK[/]"
+        if result.interrupted:
+            status = "[bold yellow]INTERRUPTED[/]"
+        extra = f"; {escape(result.stopped)}" if result.stopped else ""
+        dry = " [dim](dry run)[/]" if result.dry_run else ""
+        self.console.print(
+            f"{status} {len(result.hosts)} host(s): {ok_hosts} ok, {len(failed_hosts)} failed "
+            f"in {result.duration:.2f}s{dry}{extra}"
+        )
