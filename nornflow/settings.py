@@ -22,6 +22,7 @@ __all__ = [
     "ProcessorSpec",
     "Settings",
     "find_settings",
+    "runner_class",
     "runner_plugins",
 ]
 
@@ -186,14 +187,29 @@ class Settings(BaseModel):
         return data
 
 
-def runner_plugins() -> dict[str, type]:
-    """Every Nornir runner plugin, by name: Nornir's own, nornflow's ``work_queue``, and any installed
-    package's (entry points ``nornir.plugins.runners``); registered once per process."""
+def runner_plugins() -> dict[str, Any]:
+    """Every Nornir runner plugin, by name: those installed packages declare (entry points
+    ``nornir.plugins.runners``: Nornir's ``threaded`` and ``serial``, nornflow's ``work_queue``, any
+    third party's), and those registered in code with ``RunnersPluginRegister.register``.
+
+    Values are entry points or classes (:func:`runner_class` loads them). Nornir's registers share one
+    dict across plugin kinds, so registered names count only for runner-like classes (with ``run``).
+    """
+    from importlib import metadata
+
     from nornir.core.plugins.runners import RunnersPluginRegister
 
-    if not RunnersPluginRegister.available:
-        RunnersPluginRegister.auto_register()
-    return dict(RunnersPluginRegister.available)
+    found: dict[str, Any] = {ep.name: ep for ep in metadata.entry_points(group="nornir.plugins.runners")}
+    for name, plugin in RunnersPluginRegister.available.items():
+        if name not in found and isinstance(plugin, type) and callable(getattr(plugin, "run", None)):
+            found[name] = plugin
+    return found
+
+
+def runner_class(name: str) -> type:
+    """The runner plugin class registered as ``name`` (see :func:`runner_plugins`)."""
+    plugin = runner_plugins()[name]
+    return plugin if isinstance(plugin, type) else plugin.load()  # type: ignore[no-any-return]
 
 
 def find_settings(start: str | Path | None = None) -> Path | None:
