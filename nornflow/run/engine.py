@@ -61,6 +61,7 @@ from nornflow.settings import FailureStrategy, Settings
 from nornflow.templating import CompiledArgs, TemplateError
 from nornflow.vars import VarsManager, env_vars
 from nornflow.workflow.catalog import TaskCatalog, TaskInfo
+from nornflow.workflow.loader import safe_workflow_lookup
 
 __all__ = ["IGNORED_ATTR", "NornFlow", "PreparedTask", "PreparedWorkflow", "Reporter"]
 
@@ -234,6 +235,7 @@ class NornFlow:
 
     # -- workflows ---------------------------------------------------------------------------------
 
+    @safe_workflow_lookup
     def find_workflow(self, name: str) -> Path | None:
         """Resolve a workflow reference: a path, or a name in the workflow dirs (with/without .yaml)."""
         direct = Path(name).expanduser()
