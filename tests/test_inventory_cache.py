@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 
 import pytest
 
@@ -320,3 +321,136 @@ def test_concurrent_first_stores_agree_on_one_key(cache, monkeypatch) -> None:
         thread.join()
     assert [inventory_cache.load(raw, "utf-8") for raw, _ in files] == [({f"h{i}": i}, {}) for _, i in files]
     assert len(list(cache.glob("*.marshal"))) == len(files) and len(list(cache.glob("*.tmp"))) == 0
+
+
+# ---- trust: the directory (refused like ssh refuses a ~/.ssh others can write) --------------------------
+
+OTHER_UID = 4242
+
+
+@pytest.fixture
+def warned(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> Callable[[], list[str]]:
+    """The cache's warnings so far (reset first: each process warns once per directory)."""
+    monkeypatch.setattr(inventory_cache, "_warned", set())
+    caplog.set_level("WARNING", logger=inventory_cache.__name__)
+    return lambda: [r.getMessage() for r in caplog.records if r.name == inventory_cache.__name__]
+
+
+def give_away(directory: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make ``directory`` (and what is in it) another user's: for real as root (CI), else by making
+    the cache see the current user as someone else (a non-root user cannot give files away)."""
+    if os.geteuid() == 0:
+        for item in [directory, *directory.iterdir()]:
+            os.chown(item, OTHER_UID, OTHER_UID, follow_symlinks=False)
+    else:
+        monkeypatch.setattr(inventory_cache, "_euid", lambda: os.geteuid() + 1)
+
+
+def plant_signed(cache: pathlib.Path, path: pathlib.Path) -> bytes:
+    """Replace the entry of ``path`` by one that redirects h003, signed with the directory's own key
+    (whoever owns a directory owns its key); the bytes planted."""
+    entry = only_entry(cache)
+    blob = planted_blob(entry, path.read_bytes(), inventory_cache._read_key(cache))
+    entry.write_bytes(blob)
+    return blob
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX owners and modes")
+def test_a_cache_directory_owned_by_another_user_is_refused_with_one_warning(
+    cache, tmp_path, monkeypatch, warned
+) -> None:
+    path = write_hosts(tmp_path, 5)
+    snapshot(path)
+    blob = plant_signed(cache, path)
+    give_away(cache, monkeypatch)
+    before = sorted(p.name for p in cache.iterdir())
+    parsed = count_parses(monkeypatch)
+    assert [hostname_of(path, "h003") for _ in range(3)] == ["10.0.0.3"] * 3 and len(parsed) == 3
+    assert only_entry(cache).read_bytes() == blob and sorted(p.name for p in cache.iterdir()) == before
+    (message,) = warned()
+    assert str(cache) in message and "owned by uid" in message and "parsed without the cache" in message
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+@pytest.mark.parametrize("mode", [0o770, 0o707, 0o730, 0o777, 0o1777], ids=oct)
+def test_a_cache_directory_writable_by_group_or_others_is_refused(
+    cache, tmp_path, monkeypatch, warned, mode: int
+) -> None:
+    path = write_hosts(tmp_path, 5)
+    snapshot(path)
+    blob = plant_signed(cache, path)
+    cache.chmod(mode)
+    parsed = count_parses(monkeypatch)
+    assert hostname_of(path, "h003") == "10.0.0.3" and hostname_of(path, "h003") == "10.0.0.3"
+    assert len(parsed) == 2 and only_entry(cache).read_bytes() == blob
+    assert warned() == [
+        f"not using the inventory cache in {cache}: it is writable by group or others "
+        f"(mode {mode:04o}); inventories are parsed without the cache"
+    ]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX symlinks")
+def test_a_symlink_as_the_cache_directory_is_refused(tmp_path, monkeypatch, warned) -> None:
+    real = tmp_path / "real"
+    real.mkdir(mode=0o700)
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    monkeypatch.setenv("NORNFLOW_CACHE_DIR", str(link))
+    monkeypatch.setattr(inventory_cache, "MIN_BYTES", 0)
+    path = write_hosts(tmp_path, 5)
+    assert snapshot(path) == snapshot(path)
+    (message,) = warned()
+    assert list(real.iterdir()) == [] and "symbolic link" in message
+
+
+def test_each_refused_directory_is_warned_about_once(tmp_path, monkeypatch, warned) -> None:
+    path = write_hosts(tmp_path, 5)
+    monkeypatch.setattr(inventory_cache, "MIN_BYTES", 0)
+    for name in ("one", "two"):
+        (tmp_path / name).mkdir(mode=0o777)
+        (tmp_path / name).chmod(0o777)
+    for name in ("one", "two", "one", "two", "one"):
+        monkeypatch.setenv("NORNFLOW_CACHE_DIR", str(tmp_path / name))
+        snapshot(path)
+    assert [m.split(":")[0] for m in warned()] == [
+        f"not using the inventory cache in {tmp_path / 'one'}",
+        f"not using the inventory cache in {tmp_path / 'two'}",
+    ]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+def test_a_directory_of_ones_own_not_writable_by_others_is_used(tmp_path, monkeypatch, warned) -> None:
+    """0755 (readable, not writable, by others) is fine: the entries themselves are 0600."""
+    directory = tmp_path / "shared-read"
+    directory.mkdir()
+    directory.chmod(0o755)
+    monkeypatch.setenv("NORNFLOW_CACHE_DIR", str(directory))
+    monkeypatch.setattr(inventory_cache, "MIN_BYTES", 0)
+    path = write_hosts(tmp_path, 5)
+    parsed = count_parses(monkeypatch)
+    assert snapshot(path) == snapshot(path) and len(parsed) == 1 and warned() == []
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+@pytest.mark.parametrize("which", ["entry", "key"])
+def test_an_entry_or_key_others_can_read_is_not_trusted_and_is_replaced(
+    cache, tmp_path, monkeypatch, which: str
+) -> None:
+    path = write_hosts(tmp_path, 5)
+    expected = snapshot(path)
+    target = only_entry(cache) if which == "entry" else cache / "key"
+    target.chmod(0o644)
+    parsed = count_parses(monkeypatch)
+    assert snapshot(path) == expected and len(parsed) == 1  # not trusted: parsed
+    assert snapshot(path) == expected and len(parsed) == 1  # rewritten private: a hit again
+    assert all(p.stat().st_mode & 0o077 == 0 for p in cache.iterdir())
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="only root can give a file away")
+def test_an_entry_owned_by_another_user_is_not_trusted(cache, tmp_path, monkeypatch) -> None:
+    path = write_hosts(tmp_path, 5)
+    snapshot(path)
+    plant_signed(cache, path)
+    os.chown(only_entry(cache), OTHER_UID, OTHER_UID)
+    assert hostname_of(path, "h003") == "10.0.0.3"
+    assert only_entry(cache).stat().st_uid == 0  # rewritten by us
