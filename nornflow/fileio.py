@@ -176,7 +176,7 @@ def _flock(target: Path) -> int | None:
     if fcntl is None:
         _warn_degraded("this platform has no fcntl")
         return None
-    sidecar = target.with_name(f".{target.name}.lock")
+    sidecar = lock_file_for(target)
     sidecar.parent.mkdir(parents=True, exist_ok=True)
     # Read-only is enough for flock, so a sidecar another user created (0644) still locks; no
     # O_TRUNC, and O_NOFOLLOW so a planted symlink cannot make us create a file elsewhere.

@@ -295,3 +295,21 @@ def test_a_lock_file_that_cannot_be_created_fails_the_host_naming_the_file(tmp_p
     error = result.tasks[0]["r1"].error
     assert result.exit_code == 1 and error is not None
     assert error.message.startswith(f"cannot lock {target}: ") and not target.exists()
+
+
+def test_appends_through_a_symlink_and_the_real_path_share_one_lock(tmp_path: Path):
+    """The lock is taken on the real file (atomic_write replaces the file a link points to), so
+    hosts naming the same file two ways still serialise."""
+    from nornflow.fileio import lock_file_for
+
+    real = tmp_path / "real.log"
+    link = tmp_path / "link.log"
+    link.symlink_to(real)
+    hosts = {f"h{i:03d}": {"data": {"target": str(link if i % 2 else real)}} for i in range(400)}
+    nf = NornFlow(
+        Settings(base_dir=tmp_path, runner="threaded"), inventory=inventory_from_data(hosts), workers=20
+    )
+    result = nf.run(append_workflow(Path("{{ host.target }}")))
+    assert result.exit_code == 0 and link.is_symlink()
+    assert sorted(real.read_text().splitlines()) == [f"{h} appended" for h in hosts]
+    assert lock_file_for(link) == lock_file_for(real) == tmp_path / ".real.log.lock"
