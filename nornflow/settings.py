@@ -138,6 +138,23 @@ class Settings(BaseModel):
         """Validate a settings mapping; errors name the key and the file."""
         if not isinstance(data, Mapping):
             raise SettingsError(f"settings must be a mapping, got {type(data).__name__}", file=source)
+        # Checked before ``cls(**data)``: a non-string key would be a TypeError there, and a key naming
+        # an internal field would collide with the keyword argument (or silently move the project).
+        for key in data:
+            if not isinstance(key, str):
+                raise SettingsError(
+                    f"keys must be strings, got {type(key).__name__} {key!r}",
+                    file=source,
+                    key=str(key),
+                    line=_key_line(data, key),
+                )
+            if key in _INTERNAL_FIELDS:
+                raise SettingsError(
+                    f"unknown key (valid keys: {cls._valid_keys()})",
+                    file=source,
+                    key=key,
+                    line=_key_line(data, key),
+                )
         try:
             return cls(**dict(data), base_dir=base_dir, source=source)
         except ValidationError as exc:
@@ -145,14 +162,15 @@ class Settings(BaseModel):
             loc = ".".join(str(p) for p in err.get("loc", ()))
             msg = err.get("msg", "invalid value")
             if err.get("type") == "extra_forbidden":
-                valid = ", ".join(k for k in cls.model_fields if k not in ("base_dir", "source"))
-                msg = f"unknown key (valid keys: {valid})"
+                msg = f"unknown key (valid keys: {cls._valid_keys()})"
             more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
-            line = None
-            if hasattr(data, "key_position") and loc:
-                pos = data.key_position(loc.split(".")[0])
-                line = pos[0] if pos else None
+            line = _key_line(data, loc.split(".")[0]) if loc else None
             raise SettingsError(f"{msg}{more}", file=source, key=loc or None, line=line) from None
+
+    @classmethod
+    def _valid_keys(cls) -> str:
+        """The keys a settings file may hold, for error messages."""
+        return ", ".join(k for k in cls.model_fields if k not in _INTERNAL_FIELDS)
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
@@ -161,7 +179,7 @@ class Settings(BaseModel):
         from nornflow.yamlio import load_yaml_file
 
         path = Path(path)
-        if not path.is_file():
+        if not _is_settings_file(path):
             raise SettingsError(
                 "settings file not found (run `nornflow init` to create a project)", file=str(path)
             )
@@ -217,6 +235,27 @@ def find_settings(start: str | Path | None = None) -> Path | None:
     here = Path(start or Path.cwd()).resolve()
     for directory in (here, *here.parents):
         candidate = directory / SETTINGS_FILE
-        if candidate.is_file():
+        if _is_settings_file(candidate):
             return candidate
     return None
+
+
+#: Fields set by the loader (where the file is), never by a key in the file.
+_INTERNAL_FIELDS = frozenset({"base_dir", "source"})
+
+
+def _key_line(data: Mapping[Any, Any], key: Any) -> int | None:
+    """The line of ``key`` in the YAML file ``data`` came from, if known."""
+    position = data.key_position(key) if hasattr(data, "key_position") else None
+    return position[0] if position else None
+
+
+def _is_settings_file(path: Path) -> bool:
+    """``path.is_file()``, but a path the OS refuses to look up (a name too long, an unreadable
+    directory) is a SettingsError naming it instead of an OSError escaping as an internal error."""
+    try:
+        return path.is_file()
+    except OSError as exc:
+        raise SettingsError(
+            f"cannot look up the settings file: {exc.strerror or exc}", file=str(path)
+        ) from exc

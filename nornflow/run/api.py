@@ -31,6 +31,7 @@ from nornflow.run.results import WorkflowResult
 from nornflow.settings import FailureStrategy, Settings
 from nornflow.vars import env_vars, static_layers
 from nornflow.workflow.catalog import TaskCatalog
+from nornflow.workflow.loader import safe_workflow_lookup
 
 __all__ = ["GC_TUNING_HOSTS", "NornFlow"]
 
@@ -140,6 +141,7 @@ class NornFlow:
 
     # -- workflows ---------------------------------------------------------------------------------
 
+    @safe_workflow_lookup
     def find_workflow(self, name: str) -> Path | None:
         """Resolve a workflow reference: a path, or a name in the workflow dirs (with/without .yaml)."""
         direct = Path(name).expanduser()
