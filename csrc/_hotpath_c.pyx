@@ -10,7 +10,7 @@ cimport cython
 from cpython.array cimport array
 from cpython.dict cimport PyDict_GetItem, PyDict_SetItem
 from cpython.list cimport PyList_GET_ITEM
-from cpython.object cimport PyObject
+from cpython.object cimport PyObject, PyObject_GenericGetAttr
 from cpython.tuple cimport PyTuple_GET_ITEM
 from libc.stdint cimport uint8_t
 
@@ -18,6 +18,11 @@ import threading
 import time
 import weakref
 from collections import ChainMap
+from collections.abc import ItemsView, KeysView, Mapping, ValuesView
+
+from jinja2.defaults import DEFAULT_NAMESPACE as _JINJA_GLOBALS
+from jinja2.utils import missing as _JINJA_MISSING
+from nornir.core.inventory import Host
 
 from nornir.core.task import MultiResult, Result, Task
 
@@ -33,12 +38,19 @@ __all__ = [
     "NOT_RUN",
     "OK",
     "SKIPPED",
+    "Condition",
     "ExecutionTracker",
     "HookDispatcher",
     "HookInstanceCache",
+    "HostVars",
+    "JinjaGetattr",
     "Outcome",
+    "StoreResult",
     "TaskRun",
     "TaskStep",
+    "VarsManager",
+    "expression_value",
+    "host_name",
     "outcome_of",
 ]
 
@@ -222,6 +234,273 @@ cdef class ExecutionTracker:
         return live + len(self._implicit)
 
 
+#: ``Host.name`` read through its slot: Nornir's ``Host.__getattribute__`` is Python code that runs for
+#: every attribute; the hot path reads host names several times per host and task.
+cdef object _slot_name = Host.__dict__["name"].__get__
+
+
+cpdef str host_name(object host):
+    """``host.name``, fast for Nornir hosts (and any object with a ``name`` attribute)."""
+    if isinstance(host, Host):
+        return _slot_name(host)
+    return host.name
+
+
+def _host_inherited_names():
+    """The attributes Nornir's ``Host.__getattribute__`` resolves through groups and defaults (read
+    from its own code, so a Nornir that changes them is followed); for every other name it is
+    ``object.__getattribute__``. None when its code does not have the expected shape: then every
+    lookup goes through it."""
+    code = getattr(Host.__getattribute__, "__code__", None)
+    found = [
+        c
+        for c in (code.co_consts if code is not None else ())
+        if isinstance(c, tuple) and "hostname" in c and "platform" in c and all(isinstance(x, str) for x in c)
+    ]
+    return found[0] if len(found) == 1 else None
+
+
+cdef object _HOST_INHERITED = _host_inherited_names()
+
+
+cdef object _MISSING = object()
+cdef dict _EMPTY = {}
+
+
+cdef class HostVars:
+    """The variables one host's templates see: ``host``, then its runtime variables, then the run's
+    static variables over Jinja2's globals.
+
+    A live view built on demand (one small object, no per-host cache): the runtime layer is looked
+    up when a name is first needed, so an expression that reads no variable costs no lookup at all.
+    """
+
+    cdef dict _base
+    cdef object _host
+    cdef dict _runtime
+    cdef dict _runtimes
+
+    def __init__(self, host, dict runtimes, dict base):
+        self._host = host
+        self._runtimes = runtimes
+        self._runtime = None
+        self._base = base
+
+    cdef inline dict _layer(self):
+        cdef dict runtime = self._runtime
+        cdef PyObject* found
+        if runtime is None:
+            found = PyDict_GetItem(self._runtimes, host_name(self._host))
+            if found is NULL:
+                return _EMPTY  # nothing set yet; looked up again next time (it may be set later)
+            runtime = <dict>found
+            self._runtime = runtime
+        return runtime
+
+    def __getitem__(self, key):
+        if key == "host":
+            return self._host
+        cdef PyObject* found = PyDict_GetItem(self._layer(), key)
+        if found is NULL:
+            return self._base[key]
+        return <object>found
+
+    def __contains__(self, key):
+        return key == "host" or key in self._layer() or key in self._base
+
+    def __iter__(self):
+        yield "host"
+        runtime = self._layer()
+        yield from (k for k in runtime if k != "host")
+        yield from (k for k in self._base if k != "host" and k not in runtime)
+
+    def __len__(self):
+        return len({"host", *self._layer(), *self._base})
+
+    def __repr__(self):
+        return f"HostVars({host_name(self._host)!r})"
+
+    cpdef object resolve_or_missing(self, object key):
+        """Jinja2's lookup protocol: the value of ``key``, or Jinja2's ``missing``."""
+        if key == "host":
+            return self._host
+        cdef PyObject* found = PyDict_GetItem(self._layer(), key)
+        if found is NULL:
+            found = PyDict_GetItem(self._base, key)
+            return <object>found if found is not NULL else _JINJA_MISSING
+        return <object>found
+
+    # the Mapping mixin methods (a compiled class cannot inherit them; it is registered as a Mapping)
+    def get(self, key, default=None):
+        """``self[key]``, or ``default`` when no layer has it."""
+        return self[key] if key in self else default
+
+    def keys(self):
+        """The names visible to the host's templates."""
+        return KeysView(self)
+
+    def items(self):
+        """(name, value) of every variable visible to the host's templates."""
+        return ItemsView(self)
+
+    def values(self):
+        """The values of every variable visible to the host's templates."""
+        return ValuesView(self)
+
+    def __eq__(self, other):
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return dict(self.items()) == dict(other.items())
+
+
+Mapping.register(HostVars)
+
+
+cdef class VarsManager:
+    """The variables of one workflow run, per host: thread-safe because each host has its own dict.
+
+    ``static`` is the run's merged static layers (``nornflow.vars.static_layers``), fixed for the
+    run; runtime variables (``set``, ``set_to``) are kept per host above them. ``globals`` are the
+    lowest layer (Jinja2's: ``range``, ``dict``, ...; the default is a fresh environment's).
+    """
+
+    cdef dict _base
+    cdef object _lock
+    cdef dict _runtime
+    cdef public dict static
+
+    def __init__(self, static=None, globals=None):
+        self.static = dict(static or {})
+        cdef dict base = dict(_JINJA_GLOBALS if globals is None else globals)
+        base.update(self.static)
+        self._base = base
+        self._runtime = {}
+        self._lock = threading.Lock()
+
+    cpdef set_runtime_var(self, object host, object name, object value):
+        """Set a runtime variable for ``host`` only (highest precedence, visible to later tasks).
+
+        Hot path (``set_to`` calls it per host): names are checked when the workflow is validated.
+        """
+        key = host_name(host)
+        cdef PyObject* found = PyDict_GetItem(self._runtime, key)
+        cdef dict runtime
+        if found is NULL:
+            with self._lock:
+                runtime = self._runtime.setdefault(key, {})
+        else:
+            runtime = <dict>found
+        runtime[name] = value
+
+    def get_runtime_vars(self, host):
+        """A copy of the runtime variables set for ``host`` so far."""
+        return dict(self._runtime.get(host_name(host), _EMPTY))
+
+    def runtime_snapshot(self, hosts=None, copy=True):
+        """Every host's runtime variables (for the run's result), in the order of ``hosts`` (the
+        inventory's) when given, else in the order hosts first set one (which threads decide).
+
+        ``copy=False`` hands over the manager's own dicts (the run does so once it is over: copying
+        100,000 of them only doubled the memory at the very end).
+        """
+        runtime = self._runtime
+        names = list(runtime) if hosts is None else [h for h in hosts if h in runtime]
+        if copy:
+            return {name: dict(runtime[name]) for name in names if runtime[name]}
+        return {name: runtime[name] for name in names if runtime[name]}
+
+    def get(self, host, name, default=None):
+        """The value of variable ``name`` for ``host`` with precedence applied."""
+        return self.context(host).get(name, default)
+
+    cpdef HostVars context(self, object host):
+        """The mapping templates see for ``host``: host, runtime, then the static layers (live view)."""
+        cdef HostVars view = HostVars.__new__(HostVars)
+        view._host = host
+        view._runtimes = self._runtime
+        view._base = self._base
+        return view
+
+
+cpdef object expression_value(object root, object parent, dict proto):
+    """Run a compiled one-expression template (``{% set __nf_value = (...) %}``) against ``parent``
+    and return the value: ``proto`` holds the Jinja2 context's constant attributes (environment,
+    evaluation context, ...), set up once by ``nornflow.templating``. Raises what the template raises.
+    """
+    ctx = _new_object(proto["__class__"])
+    cdef dict attrs = ctx.__dict__
+    attrs.update(<dict>proto["attributes"])
+    attrs["parent"] = parent
+    cdef dict variables = {}
+    attrs["vars"] = variables
+    attrs["exported_vars"] = set()
+    if type(parent) is HostVars:  # one lookup per name, without Context.resolve_or_missing's two
+        attrs["resolve_or_missing"] = (<HostVars>parent).resolve_or_missing
+    for _ in root(ctx):  # renders nothing: the value lands in ``ctx.vars``
+        pass
+    return variables["__nf_value"]
+
+
+cdef class Condition:
+    """A pre-hook's per-host decision from a compiled Jinja2 expression over the host's variables:
+    ``True`` when it holds, else ``skip``. ``fail`` turns what the expression raises (an undefined
+    variable, a filter error) into the error to raise. ``nornflow.templating`` builds it."""
+
+    cdef public object fail
+    cdef public dict proto
+    cdef public object root
+    cdef public object skip
+
+    def __init__(self, root, dict proto, skip, fail):
+        self.root = root
+        self.proto = proto
+        self.skip = skip
+        self.fail = fail
+
+    def __call__(self, task_model, host, vars_mgr):
+        cdef bint holds
+        try:
+            holds = bool(expression_value(self.root, vars_mgr.context(host), self.proto))
+        except Exception as exc:  # StrictUndefined raises on bool(): an undefined name, named
+            raise self.fail(exc) from None
+        return True if holds else self.skip
+
+
+cdef class StoreResult:
+    """A post-hook's per-host action: store the outcome's payload in the host's runtime variable
+    ``name`` (``set_to: name``)."""
+
+    cdef public object name
+
+    def __init__(self, name):
+        self.name = name
+
+    def __call__(self, task_model, host, outcome, vars_mgr):
+        vars_mgr.set_runtime_var(host, self.name, outcome.result)
+
+
+cdef class JinjaGetattr:
+    """Jinja2's ``Environment.getattr`` (attribute, then item, then undefined), as the environment's
+    own attribute so the compiled templates call it without a Python frame in the compiled twin."""
+
+    cdef public object undefined
+
+    def __init__(self, undefined):
+        self.undefined = undefined
+
+    def __call__(self, obj, attribute):
+        try:
+            if type(obj) is Host and _HOST_INHERITED is not None and attribute not in _HOST_INHERITED:
+                return PyObject_GenericGetAttr(obj, attribute)  # what Host.__getattribute__ does for it
+            return getattr(obj, attribute)
+        except AttributeError:
+            pass
+        try:
+            return obj[attribute]
+        except (TypeError, LookupError, AttributeError):
+            return self.undefined(obj=obj, name=attribute)
+
+
 cdef class HookDispatcher:
     """Calls one task model's hooks for a host, in order, from a plan computed once per model.
 
@@ -381,9 +660,9 @@ cdef class TaskStep:
     cdef public dict defaults
     cdef public dict diffs
     cdef public HookDispatcher dispatcher
-    cdef public bint dry_run
     cdef public array durations
     cdef public dict extras
+    cdef public dict fixed
     cdef public object func
     cdef public bint has_post
     cdef public bint has_pre
@@ -393,18 +672,17 @@ cdef class TaskStep:
     cdef public list keep
     cdef public object model
     cdef public str name
-    cdef public object nornir
     cdef public object on_done
     cdef public object on_exception
     cdef public object on_failure
     cdef public list payloads
     cdef public list positions
     cdef public dict primed
-    cdef public object processors
     cdef public object render
     cdef public TaskRun run
     cdef public dict skip_reasons
     cdef public object stop
+    cdef public dict task_attrs
     cdef public bint templated
     cdef public object vars_mgr
 
@@ -425,10 +703,9 @@ cdef class TaskStep:
         self.templated = False
         self.defaults = None
         self.injected = None
+        self.fixed = None
         self.func = None
-        self.nornir = None
-        self.dry_run = False
-        self.processors = None
+        self.task_attrs = {}
         self.call = None
         self.codes = bytearray()
         self.payloads = []
@@ -470,18 +747,15 @@ cdef class TaskStep:
         )
 
     cpdef object new_task(self, object host):
-        """The Nornir ``Task`` the task function receives, as ``Task(...)`` would build it."""
-        task = Task.__new__(Task)
-        task.task = self.func
-        task.nornir = self.nornir
-        task.name = self.name
-        task.global_dry_run = self.dry_run
-        task.parent_task = None
-        task.params = {}
-        task.results = MultiResult(self.name)
-        task.severity_level = _SEVERITY
-        task.processors = self.processors
-        task.host = host
+        """The Nornir ``Task`` the task function receives: what ``Task(...)`` sets (``task_attrs``,
+        taken from a real one), with its own results and the host."""
+        task = _new_object(Task)
+        cdef dict attrs = self.task_attrs.copy()
+        results = MultiResult.__new__(MultiResult)
+        results.name = self.name
+        attrs["results"] = results
+        attrs["host"] = host
+        task.__dict__ = attrs
         return task
 
     cpdef Outcome invoke(self, object task, object extra):
@@ -489,7 +763,9 @@ cdef class TaskStep:
         host = task.host
         cdef dict kwargs
         try:
-            if self.templated:
+            if self.fixed is not None:
+                kwargs = self.fixed.copy()
+            elif self.templated:
                 ctx = self.context(host)
                 kwargs = self.render(ChainMap(extra, ctx) if extra else ctx)
             else:
@@ -595,4 +871,5 @@ cdef inline double _clock() noexcept nogil:
     return nf_clock()
 
 
+cdef object _new_object = object.__new__
 _SEVERITY = 20  # logging.INFO: Nornir's default severity of a task

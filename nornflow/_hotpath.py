@@ -46,12 +46,19 @@ if TYPE_CHECKING:  # type checkers see the pure twin: both twins have the same A
         NOT_RUN,
         OK,
         SKIPPED,
+        Condition,
         ExecutionTracker,
         HookDispatcher,
         HookInstanceCache,
+        HostVars,
+        JinjaGetattr,
         Outcome,
+        StoreResult,
         TaskRun,
         TaskStep,
+        VarsManager,
+        expression_value,
+        host_name,
         outcome_of,
     )
 else:
@@ -63,12 +70,19 @@ else:
         _impl.FAILED,
         _impl.SKIPPED,
     )
+    Condition = _impl.Condition
     ExecutionTracker = _impl.ExecutionTracker
     HookDispatcher = _impl.HookDispatcher
     HookInstanceCache = _impl.HookInstanceCache
+    HostVars = _impl.HostVars
+    JinjaGetattr = _impl.JinjaGetattr
     Outcome = _impl.Outcome
+    StoreResult = _impl.StoreResult
     TaskRun = _impl.TaskRun
     TaskStep = _impl.TaskStep
+    VarsManager = _impl.VarsManager
+    expression_value = _impl.expression_value
+    host_name = _impl.host_name
     outcome_of = _impl.outcome_of
 
 __all__ = [
@@ -80,12 +94,17 @@ __all__ = [
     "OK",
     "SKIPPED",
     "TRACKER",
+    "Condition",
     "ExecutionTracker",
     "HookDispatcher",
     "HookInstanceCache",
     "Outcome",
+    "StoreResult",
     "TaskRun",
     "TaskStep",
+    "VarsManager",
+    "expression_value",
+    "host_name",
     "outcome_of",
 ]
 

@@ -6,6 +6,8 @@ a reader can diff them:
 * :class:`HookInstanceCache`, the flyweight cache: one shared hook instance per ``(class, value)``.
 * :class:`TaskRun` and :class:`ExecutionTracker`: "is this the first execution of hook H in this
   task run?", answered exactly once per run under any number of threads; runs are held weakly.
+* :class:`VarsManager` and :class:`HostVars`: a run's variables per host, and the live view of them
+  that templates and hooks see for one host.
 * :class:`HookDispatcher`: calls one task model's hooks for a host, from a plan computed once per
   task model (``nornflow.hooks.plan``); it knows which hook it called when one raises.
 * :class:`Outcome` and :class:`TaskStep`: one host's outcome of one task, and the per-host step that
@@ -23,16 +25,15 @@ import time
 import weakref
 from array import array
 from collections import ChainMap
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
+from jinja2.defaults import DEFAULT_NAMESPACE as _JINJA_GLOBALS
+from jinja2.utils import missing as _JINJA_MISSING
+from nornir.core.inventory import Host
 from nornir.core.task import MultiResult, Result, Task
 
 from nornflow.exceptions import hook_failure
-
-if TYPE_CHECKING:
-    from nornir.core import Nornir
-    from nornir.core.inventory import Host
 
 __all__ = [
     "CHANGED",
@@ -41,12 +42,19 @@ __all__ = [
     "NOT_RUN",
     "OK",
     "SKIPPED",
+    "Condition",
     "ExecutionTracker",
     "HookDispatcher",
     "HookInstanceCache",
+    "HostVars",
+    "JinjaGetattr",
     "Outcome",
+    "StoreResult",
     "TaskRun",
     "TaskStep",
+    "VarsManager",
+    "expression_value",
+    "host_name",
     "outcome_of",
 ]
 
@@ -212,6 +220,239 @@ class ExecutionTracker:
         return live + len(self._implicit)
 
 
+#: ``Host.name`` read through its slot: Nornir's ``Host.__getattribute__`` is Python code that runs for
+#: every attribute; the hot path reads host names several times per host and task.
+_slot_name = Host.__dict__["name"].__get__
+
+
+def host_name(host: Any) -> str:
+    """``host.name``, fast for Nornir hosts (and any object with a ``name`` attribute)."""
+    if isinstance(host, Host):
+        return _slot_name(host)  # type: ignore[no-any-return]
+    return host.name  # type: ignore[no-any-return]
+
+
+def _host_inherited_names() -> tuple[str, ...] | None:
+    """The attributes Nornir's ``Host.__getattribute__`` resolves through groups and defaults (read
+    from its own code, so a Nornir that changes them is followed); for every other name it is
+    ``object.__getattribute__``. None when its code does not have the expected shape: then every
+    lookup goes through it."""
+    code = getattr(Host.__getattribute__, "__code__", None)
+    found = [
+        c
+        for c in (code.co_consts if code is not None else ())
+        if isinstance(c, tuple) and "hostname" in c and "platform" in c and all(isinstance(x, str) for x in c)
+    ]
+    return found[0] if len(found) == 1 else None
+
+
+_HOST_INHERITED = _host_inherited_names()
+
+
+_MISSING = object()
+_EMPTY: dict[str, Any] = {}
+
+
+class HostVars(Mapping[str, Any]):
+    """The variables one host's templates see: ``host``, then its runtime variables, then the run's
+    static variables over Jinja2's globals.
+
+    A live view built on demand (one small object, no per-host cache): the runtime layer is looked
+    up when a name is first needed, so an expression that reads no variable costs no lookup at all.
+    """
+
+    __slots__ = ("_base", "_host", "_runtime", "_runtimes")
+
+    def __init__(self, host: Any, runtimes: dict[str, dict[str, Any]], base: dict[str, Any]) -> None:
+        self._host = host
+        self._runtimes = runtimes
+        self._runtime: dict[str, Any] | None = None
+        self._base = base
+
+    def _layer(self) -> dict[str, Any]:
+        runtime = self._runtime
+        if runtime is None:
+            runtime = self._runtimes.get(host_name(self._host))
+            if runtime is None:
+                return _EMPTY  # nothing set yet; looked up again next time (it may be set later)
+            self._runtime = runtime
+        return runtime
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "host":
+            return self._host
+        value = self._layer().get(key, _MISSING)
+        if value is _MISSING:
+            return self._base[key]
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return key == "host" or key in self._layer() or key in self._base
+
+    def __iter__(self) -> Iterator[str]:
+        yield "host"
+        runtime = self._layer()
+        yield from (k for k in runtime if k != "host")
+        yield from (k for k in self._base if k != "host" and k not in runtime)
+
+    def __len__(self) -> int:
+        return len({"host", *self._layer(), *self._base})
+
+    def __repr__(self) -> str:
+        return f"HostVars({host_name(self._host)!r})"
+
+    def resolve_or_missing(self, key: str) -> Any:
+        """Jinja2's lookup protocol: the value of ``key``, or Jinja2's ``missing``."""
+        if key == "host":
+            return self._host
+        value = self._layer().get(key, _MISSING)
+        if value is _MISSING:
+            return self._base.get(key, _JINJA_MISSING)
+        return value
+
+
+class VarsManager:
+    """The variables of one workflow run, per host: thread-safe because each host has its own dict.
+
+    ``static`` is the run's merged static layers (``nornflow.vars.static_layers``), fixed for the
+    run; runtime variables (``set``, ``set_to``) are kept per host above them. ``globals`` are the
+    lowest layer (Jinja2's: ``range``, ``dict``, ...; the default is a fresh environment's).
+    """
+
+    __slots__ = ("_base", "_lock", "_runtime", "static")
+
+    def __init__(
+        self, static: Mapping[str, Any] | None = None, globals: Mapping[str, Any] | None = None
+    ) -> None:
+        self.static: dict[str, Any] = dict(static or {})
+        base = dict(_JINJA_GLOBALS if globals is None else globals)
+        base.update(self.static)
+        self._base = base
+        self._runtime: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+
+    def set_runtime_var(self, host: Any, name: str, value: Any) -> None:
+        """Set a runtime variable for ``host`` only (highest precedence, visible to later tasks).
+
+        Hot path (``set_to`` calls it per host): names are checked when the workflow is validated.
+        """
+        key = host_name(host)
+        runtime = self._runtime.get(key)
+        if runtime is None:
+            with self._lock:
+                runtime = self._runtime.setdefault(key, {})
+        runtime[name] = value
+
+    def get_runtime_vars(self, host: Any) -> dict[str, Any]:
+        """A copy of the runtime variables set for ``host`` so far."""
+        return dict(self._runtime.get(host_name(host), _EMPTY))
+
+    def runtime_snapshot(
+        self, hosts: Sequence[str] | None = None, copy: bool = True
+    ) -> dict[str, dict[str, Any]]:
+        """Every host's runtime variables (for the run's result), in the order of ``hosts`` (the
+        inventory's) when given, else in the order hosts first set one (which threads decide).
+
+        ``copy=False`` hands over the manager's own dicts (the run does so once it is over: copying
+        100,000 of them only doubled the memory at the very end).
+        """
+        runtime = self._runtime
+        names = list(runtime) if hosts is None else [h for h in hosts if h in runtime]
+        if copy:
+            return {name: dict(runtime[name]) for name in names if runtime[name]}
+        return {name: runtime[name] for name in names if runtime[name]}
+
+    def get(self, host: Any, name: str, default: Any = None) -> Any:
+        """The value of variable ``name`` for ``host`` with precedence applied."""
+        return self.context(host).get(name, default)
+
+    def context(self, host: Any) -> HostVars:
+        """The mapping templates see for ``host``: host, runtime, then the static layers (live view)."""
+        return HostVars(host, self._runtime, self._base)
+
+
+def expression_value(
+    root: Callable[[Any], Iterator[str]], parent: Mapping[str, Any], proto: dict[str, Any]
+) -> Any:
+    """Run a compiled one-expression template (``{% set __nf_value = (...) %}``) against ``parent``
+    and return the value: ``proto`` holds the Jinja2 context's constant attributes (environment,
+    evaluation context, ...), set up once by ``nornflow.templating``. Raises what the template raises.
+    """
+    ctx = _new_object(proto["__class__"])
+    attrs = ctx.__dict__
+    attrs.update(proto["attributes"])
+    attrs["parent"] = parent
+    attrs["vars"] = variables = {}
+    attrs["exported_vars"] = set()
+    if type(parent) is HostVars:  # one lookup per name, without Context.resolve_or_missing's two
+        attrs["resolve_or_missing"] = parent.resolve_or_missing
+    for _ in root(ctx):  # renders nothing: the value lands in ``ctx.vars``
+        pass
+    return variables["__nf_value"]
+
+
+class Condition:
+    """A pre-hook's per-host decision from a compiled Jinja2 expression over the host's variables:
+    ``True`` when it holds, else ``skip``. ``fail`` turns what the expression raises (an undefined
+    variable, a filter error) into the error to raise. ``nornflow.templating`` builds it."""
+
+    __slots__ = ("fail", "proto", "root", "skip")
+
+    def __init__(
+        self,
+        root: Callable[[Any], Iterator[str]],
+        proto: dict[str, Any],
+        skip: Any,
+        fail: Callable[[Exception], Exception],
+    ) -> None:
+        self.root = root
+        self.proto = proto
+        self.skip = skip
+        self.fail = fail
+
+    def __call__(self, task_model: Any, host: Any, vars_mgr: Any) -> Any:
+        try:
+            holds = bool(expression_value(self.root, vars_mgr.context(host), self.proto))
+        except Exception as exc:  # StrictUndefined raises on bool(): an undefined name, named
+            raise self.fail(exc) from None
+        return True if holds else self.skip
+
+
+class StoreResult:
+    """A post-hook's per-host action: store the outcome's payload in the host's runtime variable
+    ``name`` (``set_to: name``)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, task_model: Any, host: Any, outcome: Any, vars_mgr: Any) -> None:
+        vars_mgr.set_runtime_var(host, self.name, outcome.result)
+
+
+class JinjaGetattr:
+    """Jinja2's ``Environment.getattr`` (attribute, then item, then undefined), as the environment's
+    own attribute so the compiled templates call it without a Python frame in the compiled twin."""
+
+    __slots__ = ("undefined",)
+
+    def __init__(self, undefined: Callable[..., Any]) -> None:
+        self.undefined = undefined
+
+    def __call__(self, obj: Any, attribute: str) -> Any:
+        try:
+            if type(obj) is Host and _HOST_INHERITED is not None and attribute not in _HOST_INHERITED:
+                return object.__getattribute__(obj, attribute)  # what Host.__getattribute__ does for it
+            return getattr(obj, attribute)
+        except AttributeError:
+            pass
+        try:
+            return obj[attribute]
+        except (TypeError, LookupError, AttributeError):
+            return self.undefined(obj=obj, name=attribute)
+
+
 class HookDispatcher:
     """Calls one task model's hooks for a host, in order, from a plan computed once per model.
 
@@ -361,9 +602,9 @@ class TaskStep:
         "defaults",
         "diffs",
         "dispatcher",
-        "dry_run",
         "durations",
         "extras",
+        "fixed",
         "func",
         "has_post",
         "has_pre",
@@ -373,18 +614,17 @@ class TaskStep:
         "keep",
         "model",
         "name",
-        "nornir",
         "on_done",
         "on_exception",
         "on_failure",
         "payloads",
         "positions",
         "primed",
-        "processors",
         "render",
         "run",
         "skip_reasons",
         "stop",
+        "task_attrs",
         "templated",
         "vars_mgr",
     )
@@ -406,10 +646,9 @@ class TaskStep:
         self.templated = False
         self.defaults: dict[str, Any] | None = None  #: kwargs given unless the args set them
         self.injected: dict[str, Any] | None = None  #: kwargs always given (nornflow_vars)
+        self.fixed: dict[str, Any] | None = None  #: the same kwargs for every host (copied), else render
         self.func: Callable[..., Any] | None = None
-        self.nornir: Nornir | None = None
-        self.dry_run = False
-        self.processors: Any = None
+        self.task_attrs: dict[str, Any] = {}  #: a Nornir Task's attributes (from a real one)
         self.call: Callable[[Task, Mapping[str, Any] | None], Outcome] | None = None  #: wrappers
         self.codes = bytearray()
         self.payloads: list[Any] = []
@@ -451,25 +690,24 @@ class TaskStep:
         )
 
     def new_task(self, host: Host) -> Task:
-        """The Nornir ``Task`` the task function receives, as ``Task(...)`` would build it."""
-        task = Task.__new__(Task)
-        task.task = self.func
-        task.nornir = self.nornir
-        task.name = self.name
-        task.global_dry_run = self.dry_run
-        task.parent_task = None
-        task.params = {}
-        task.results = MultiResult(self.name)
-        task.severity_level = _SEVERITY
-        task.processors = self.processors
-        task.host = host
+        """The Nornir ``Task`` the task function receives: what ``Task(...)`` sets (``task_attrs``,
+        taken from a real one), with its own results and the host."""
+        task = _new_object(Task)
+        attrs = self.task_attrs.copy()
+        results = MultiResult.__new__(MultiResult)
+        results.name = self.name
+        attrs["results"] = results
+        attrs["host"] = host
+        task.__dict__ = attrs
         return task
 
     def invoke(self, task: Task, extra: Mapping[str, Any] | None) -> Outcome:
         """Render the args for ``task.host`` (with ``extra`` variables) and run the task once."""
         host = task.host
         try:
-            if self.templated:
+            if self.fixed is not None:
+                kwargs = self.fixed.copy()
+            elif self.templated:
                 ctx = self.context(host)  # type: ignore[misc]
                 kwargs = self.render(ChainMap(extra, ctx) if extra else ctx)  # type: ignore[misc, arg-type]
             else:
@@ -546,4 +784,5 @@ class TaskStep:
 
 
 _clock = time.perf_counter
+_new_object = object.__new__
 _SEVERITY = 20  # logging.INFO: Nornir's default severity of a task

@@ -19,6 +19,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
 from jinja2.exceptions import FilterArgumentError
 from jinja2.utils import concat
 
+from nornflow import _hotpath
 from nornflow.exceptions import VariableError
 from nornflow.jinja_filters import BUILTIN_FILTERS
 
@@ -49,6 +50,9 @@ def _make_environment() -> jinja2.Environment:
         extensions=["jinja2.ext.do", "jinja2.ext.loopcontrols"],
     )
     env.filters.update(BUILTIN_FILTERS)
+    # Jinja2's own attribute lookup, as an instance attribute the compiled templates find first (no
+    # Python frame per ``host.name`` in the compiled twin)
+    env.getattr = _hotpath.JinjaGetattr(env.undefined)  # type: ignore[method-assign]
     return env
 
 
@@ -112,24 +116,10 @@ class Expression:
 
     def evaluate(self, context: Mapping[str, Any]) -> Any:
         """Evaluate against ``context`` (any mapping; it is not copied)."""
-        ctx = _new_context(_Context)
-        # What ``Template.new_context(context, shared=True)`` sets up, minus its per-call copy of the
-        # globals' keys and its new EvalContext (4x the cost of a simple condition): one expression
-        # holds no statement, so it can neither export variables nor change the evaluation context.
-        ctx.parent = context
-        ctx.vars = {}
-        ctx.environment = environment
-        ctx.eval_ctx = _EVAL_CONTEXT
-        ctx.exported_vars = set()
-        ctx.name = None
-        ctx.globals_keys = _NO_KEYS
-        ctx.blocks = {}
         try:
-            for _ in self._root(ctx):  # renders nothing: the value lands in ``ctx.vars``
-                pass
+            value = _hotpath.expression_value(self._root, context, _EXPRESSION_CONTEXT)
         except Exception as exc:
             raise _as_template_error(exc) from None
-        value = ctx.vars["__nf_value"]
         if isinstance(value, jinja2.Undefined):
             try:
                 str(value)
@@ -137,11 +127,33 @@ class Expression:
                 raise TemplateError(str(exc), _undefined_name(exc)) from None
         return value
 
+    def condition(self, skip: Any) -> Any:
+        """This expression as a pre-hook's per-host decision: ``True`` when it holds for the host's
+        variables, else ``skip`` (a hot-path :class:`~nornflow._hotpath.Condition`)."""
+        return _hotpath.Condition(self._root, _EXPRESSION_CONTEXT, skip, _condition_error)
 
-_Context = environment.context_class
-_new_context = object.__new__
-_EVAL_CONTEXT = jinja2.nodes.EvalContext(environment)
-_NO_KEYS: frozenset[str] = frozenset()
+
+def _condition_error(exc: Exception) -> TemplateError:
+    """What a condition raising becomes: a :class:`TemplateError` naming any undefined variable."""
+    if isinstance(exc, UndefinedError):
+        return TemplateError(str(exc), _undefined_name(exc))
+    return _as_template_error(exc)
+
+
+#: What ``Template.new_context(context, shared=True)`` sets up for an expression, minus its per-call
+#: copy of the globals' keys and its new EvalContext (4x the cost of a simple condition): one
+#: expression holds no statement, so it can neither export variables nor change the evaluation
+#: context. The hot path adds the parent, fresh ``vars`` and ``exported_vars``.
+_EXPRESSION_CONTEXT: dict[str, Any] = {
+    "__class__": environment.context_class,
+    "attributes": {
+        "environment": environment,
+        "eval_ctx": jinja2.nodes.EvalContext(environment),
+        "name": None,
+        "globals_keys": frozenset(),
+        "blocks": {},
+    },
+}
 
 
 class _Text:
@@ -226,6 +238,12 @@ class CompiledArgs:
         self.templated = _contains_template(self._compiled)
         self.static = dict(args) if not self.templated else None
         self._copy_static = not self.templated and _has_containers(args)
+
+    @property
+    def fixed(self) -> dict[str, Any] | None:
+        """The kwargs when they are the same for every host and a shallow copy per host keeps hosts
+        apart (no template, no container to share); else None (use :meth:`render`)."""
+        return self.static if not self.templated and not self._copy_static else None
 
     def render(self, context: Mapping[str, Any] | None) -> dict[str, Any]:
         """Kwargs for one host: static args are copied (so tasks cannot leak changes across hosts)."""

@@ -565,3 +565,50 @@ def test_require_extensions_with_the_module_built():
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "cython"
+
+
+# -- the per-host step's Nornir objects and Jinja2 lookups -------------------------------------------------
+
+
+def test_the_steps_task_is_what_nornir_builds(impl):
+    """The ``Task`` a task function gets has every attribute Nornir's own constructor sets (taken
+    from a real one), its own results and the host."""
+    from nornir.core.inventory import Host
+    from nornir.core.task import MultiResult, Task
+
+    def func(task):
+        return None
+
+    real = Task(func, None, True, [], "t")
+    step = impl.TaskStep()
+    step.name = "t"
+    step.task_attrs = {k: v for k, v in vars(real).items() if k != "results"}
+    host = Host("r1")
+    a, b = step.new_task(host), step.new_task(host)
+    assert set(vars(a)) == set(vars(real)) | {"host"}
+    assert a.host is host and a.is_dry_run() is True and a.name == "t" and a.task is func
+    assert isinstance(a.results, MultiResult) and a.results.name == "t" and a.results is not b.results
+
+
+def test_jinja_lookups_of_host_attributes_follow_nornirs_inheritance(impl):
+    """``host.X`` in templates reads slots directly, except the attributes Nornir resolves through
+    groups and defaults (platform, hostname, ...), which still inherit."""
+    from nornflow.inventory import inventory_from_data
+
+    inventory = inventory_from_data(
+        {"r1": {"groups": ["ios"], "data": {"site": "ams"}}}, {"ios": {"platform": "cisco_ios", "port": 2222}}
+    )
+    host = inventory.hosts["r1"]
+    getattr_ = impl.JinjaGetattr(lambda **kw: ("undefined", kw["name"]))
+    assert getattr_(host, "name") == "r1"
+    assert getattr_(host, "platform") == "cisco_ios" and getattr_(host, "port") == 2222
+    assert getattr_(host, "site") == "ams"  # not an attribute: Nornir's item lookup (data)
+    assert getattr_(host, "nosuch") == ("undefined", "nosuch")
+    vm = impl.VarsManager({"x": 1})
+    view = vm.context(host)
+    from jinja2.utils import missing
+
+    assert view.resolve_or_missing("host") is host and view.resolve_or_missing("x") == 1
+    assert view.resolve_or_missing("range") is range and view.resolve_or_missing("nope") is missing
+    vm.set_runtime_var(host, "x", 2)
+    assert view["x"] == 2 and view.resolve_or_missing("x") == 2 and dict(view)["x"] == 2

@@ -37,7 +37,7 @@ from nornflow.run.results import ErrorInfo, TaskResult
 from nornflow.run.runners import WorkQueueRunner
 from nornflow.settings import runner_class
 from nornflow.templating import TemplateError
-from nornflow.vars import VarsManager
+from nornflow.templating import environment as _environment
 
 __all__ = ["Executor", "LocalExecutor", "RunControl", "RunPlan"]
 
@@ -173,7 +173,7 @@ class LocalExecutor:
         self.pause_gc = pause_gc
         self._plan: RunPlan | None = None
         self._nornir: Nornir | None = None
-        self._vars: VarsManager | None = None
+        self._vars: _hotpath.VarsManager | None = None
         self._hosts: list[Host] = []
         self._index: dict[str, int] = {}
 
@@ -185,7 +185,7 @@ class LocalExecutor:
         hosts = self.inventory.hosts
         self._hosts = [hosts[name] for name in plan.hosts]
         self._index = {name: i for i, name in enumerate(plan.hosts)}
-        self._vars = VarsManager(static=plan.static_vars)
+        self._vars = _hotpath.VarsManager(plan.static_vars, _environment.globals)
         _register_connection_plugins()
         processors = GuardedProcessors(self.processors, plan.control.notice) if self.processors else None
         self._nornir = Nornir(
@@ -265,12 +265,12 @@ class LocalExecutor:
         step.context = vm.context
         step.render = task.args.render
         step.templated = task.args.templated
+        step.fixed = task.args.fixed
         step.defaults = {"print_output": task.print_output} if info.accepts_print_output else None
         step.injected = {"nornflow_vars": vm} if info.accepts_vars else None
         step.func = info.func
-        step.nornir = self._nornir
-        step.dry_run = plan.dry_run
-        step.processors = self._nornir.processors
+        prototype = Task(info.func, self._nornir, plan.dry_run, self._nornir.processors, model.name)
+        step.task_attrs = {k: v for k, v in vars(prototype).items() if k != "results"}
         call: Any = step.invoke
         for wrapper in reversed(task.wrappers):
             call = _Wrapped(wrapper, call, model, vm)

@@ -35,6 +35,9 @@ class IfHook(PreRunHook):
             self._compile(value)
         except (TemplateError, ValueError) as exc:
             self._error = str(exc)
+        if self._expression is not None:
+            # the per-host decision is the compiled condition itself (no frame of this class per host)
+            self._run_hook = self._expression.condition(self._skip)  # type: ignore[method-assign]
 
     def _compile(self, value: Any) -> None:
         if isinstance(value, bool):
@@ -74,12 +77,10 @@ class IfHook(PreRunHook):
         return (True, "")
 
     def _run_hook(self, task_model: Any, host: Any, vars_mgr: Any) -> bool | Skip:
-        if self._filter is not None:
-            from nornflow.inventory.filters import host_matches
+        """A filter condition (an expression's is the compiled condition set in ``__init__``)."""
+        from nornflow.inventory.filters import host_matches
 
-            if host_matches(host, self._filter):
-                return True
-        elif self._expression.evaluate(vars_mgr.context(host)):  # type: ignore[union-attr]
+        if self._filter is not None and host_matches(host, self._filter):
             return True
         return self._skip
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from nornflow import _hotpath
 from nornflow.hooks.base import PostRunHook
 from nornflow.hooks.outcome import VIEW_NAMES, outcome_view
 from nornflow.hooks.paths import PathError, parse_path, resolve_path
@@ -38,6 +39,8 @@ class SetToHook(PostRunHook):
             self._error = str(exc)
         if isinstance(value, str) and self._error is None:
             self._var = value
+            # the common case is the hot path's own store (no frame of this class per host)
+            self._run_hook = _hotpath.StoreResult(value)  # type: ignore[method-assign]
 
     @staticmethod
     def _parse(value: Any) -> tuple[tuple[str, str, str, tuple], ...]:
