@@ -1,18 +1,26 @@
-"""Packaging: the sdist carries csrc/, and a build without Cython or with the opt-out is pure Python."""
+"""Packaging: the distribution's name, ``nornflow --version``, the sdist's contents, and pure builds
+(without Cython or with the opt-out)."""
 
 from __future__ import annotations
 
 import os
+import platform
+import re
 import shutil
 import subprocess
 import sys
 import tarfile
 import tomllib
+from importlib import metadata
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from nornflow._version import DISTRIBUTION, __version__
+
 ROOT = Path(__file__).resolve().parent.parent
+WHEEL_STEM = DISTRIBUTION.replace("-", "_")
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +55,7 @@ def test_sdist_carries_the_cython_sources(source_copy: Path, tmp_path: Path):
         prelude="import sys; sys.modules['Cython'] = None\n",
     )
     assert out.returncode == 0, out.stderr
-    (archive,) = tmp_path.glob("nornflow-*.tar.gz")
+    (archive,) = tmp_path.glob(f"{WHEEL_STEM}-*.tar.gz")
     with tarfile.open(archive) as tar:
         names = tar.getnames()
     assert any(n.endswith("csrc/_hotpath_c.pyx") for n in names)
@@ -83,3 +91,96 @@ def test_pyproject_declares_the_entry_points():
     assert any(req.startswith("Cython>=3.1") for req in meta["build-system"]["requires"])
     for dep in ("nornir", "pydantic", "pyyaml", "jinja2", "typer", "rich"):
         assert any(d.lower().startswith(dep) for d in project["dependencies"]), dep
+
+
+def test_the_distribution_has_a_name_of_its_own():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["name"] == DISTRIBUTION
+    # "nornflow" on PyPI is another project; "nornflow-*" are that project's companion packages
+    assert DISTRIBUTION != "nornflow" and not DISTRIBUTION.startswith("nornflow-")
+
+
+def test_the_installed_distribution_provides_the_package_command_and_plugins():
+    """What pip installed (editable or wheel) is this distribution, with the version in the code."""
+    dist = metadata.distribution(DISTRIBUTION)
+    assert dist.version == __version__
+    assert dist.metadata["Requires-Python"] == ">=3.11"
+    points = {(ep.group, ep.name): ep.value for ep in dist.entry_points}
+    assert points[("console_scripts", "nornflow")] == "nornflow.__main__:main"
+    assert points[("nornir.plugins.runners", "work_queue")] == "nornflow.run.runners:WorkQueueRunner"
+    assert (
+        points[("nornir.plugins.inventory", "nornflow.YAMLInventory")] == "nornflow.inventory:YAMLInventory"
+    )
+
+
+# -- nornflow --version ---------------------------------------------------------------------------------
+
+VERSION_LINE = re.compile(
+    rf"^{re.escape(DISTRIBUTION)} (?P<version>\S+) "
+    r"\(package nornflow, hot path: (?P<impl>compiled|pure Python); "
+    r"(?P<python>\S+ \d+\.\d+\.\d+\S*); Nornir (?P<nornir>\S+)\)$"
+)
+
+
+def _version(env: dict[str, str], *args: str) -> str:
+    """``ARGS --version`` in this test's environment (its NORNFLOW_* flags included) updated with env."""
+    out = subprocess.run(
+        [*args, "--version"], capture_output=True, text=True, env={**os.environ, **env}, timeout=60
+    )
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    return out.stdout.rstrip("\n")
+
+
+def test_version_names_the_distribution_implementation_python_and_nornir():
+    from nornflow import _hotpath
+
+    line = _version({}, sys.executable, "-m", "nornflow")
+    match = VERSION_LINE.match(line)
+    assert match, line
+    assert match["version"] == __version__
+    assert match["impl"] == {"cython": "compiled", "python": "pure Python"}[_hotpath.IMPLEMENTATION]
+    assert match["python"] == f"{platform.python_implementation()} {platform.python_version()}"
+    assert match["nornir"] == metadata.version("nornir")
+    forced = VERSION_LINE.match(_version({"NORNFLOW_NO_EXTENSIONS": "1"}, sys.executable, "-m", "nornflow"))
+    assert forced and forced["impl"] == "pure Python"
+    # the installed console script answers the same
+    script = shutil.which("nornflow", path=os.path.dirname(sys.executable)) or shutil.which("nornflow")
+    assert script and _version({}, script) == line
+
+
+def test_nornir_version_is_read_beside_the_package_nornflow_would_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from nornflow import _about
+    from nornflow._about import nornir_version
+
+    (tmp_path / "nornir").mkdir()
+    (tmp_path / "nornir" / "__init__.py").write_text("")
+    (tmp_path / "nornir_netmiko-1.0.1.dist-info").mkdir()  # another distribution's metadata
+    monkeypatch.syspath_prepend(str(tmp_path))
+    # no nornir dist-info beside that package: importlib.metadata answers (the real Nornir's)
+    assert nornir_version() == metadata.version("nornir")
+    (tmp_path / "nornir-9.8.7.dist-info").mkdir()
+    assert nornir_version() == "9.8.7"
+    monkeypatch.setattr(_about, "PathFinder", SimpleNamespace(find_spec=lambda name: None))
+    assert nornir_version() == "not installed"
+
+
+def test_version_imports_nothing_heavy():
+    """``--version`` imports no Nornir, pydantic, typer, rich, Jinja2 or YAML (it must stay fast)."""
+    code = (
+        "import sys, contextlib, io\n"
+        "from nornflow.__main__ import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main(['--version'])\n"
+        "heavy = {'nornir', 'pydantic', 'typer', 'rich', 'jinja2', 'yaml', 'click'}\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("NORNFLOW_")},
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

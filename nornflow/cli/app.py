@@ -23,7 +23,6 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from nornflow._version import __version__
 from nornflow.exceptions import NornFlowError
 from nornflow.models.task import TaskModel
 from nornflow.models.workflow import WorkflowModel
@@ -57,9 +56,9 @@ class _Ctx:
 
 
 def _version_line() -> str:
-    from nornflow import _hotpath
+    from nornflow._about import version_line
 
-    return f"nornflow {__version__} (hot path: {_hotpath.IMPLEMENTATION})"
+    return version_line()
 
 
 def _version_callback(value: bool) -> None:
