@@ -1,23 +1,45 @@
 """Build script: declares the optional compiled hot path ``nornflow._hotpath_c``.
 
-Everything else is in pyproject.toml. Without Cython or a C compiler, or with NORNFLOW_NO_EXTENSIONS=1,
+Everything else is in pyproject.toml; the PEP 517 backend (build_backend/nornflow_build.py) asks for
+Cython only when the extension is wanted. Without Cython or a C compiler, or with NORNFLOW_NO_EXTENSIONS=1,
 the install still succeeds and nornflow runs on its pure-Python twin; it says so on stderr.
 NORNFLOW_REQUIRE_EXTENSIONS=1 turns a failed build into a failed install (CI uses it).
+
+NORNFLOW_LIMITED_API=1 compiles the extension against CPython's Limited API instead, so one
+``cp311-abi3`` wheel would serve every CPython from 3.11 on. It is off by default because it made the
+hot path 1.4x to 2.8x slower (README, "Install", gives the figures and the command that measures them),
+so the wheels are per CPython version (``cp3XX-cp3XX``).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import sysconfig
 
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
+_FALSE = {"", "0", "false", "no", "off", "n", "f"}
+
+#: Oldest CPython the abi3 extension loads on; it matches ``requires-python`` in pyproject.toml.
+LIMITED_API_MIN = (3, 11)
+#: Stands in for the list/tuple accessor macros the Limited API lacks (see the header's comment).
+_COMPAT_HEADER = os.path.join("csrc", "limited_api_compat.h")
 
 
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in _TRUE
+def _flag(name: str, default: bool = False) -> bool:
+    """A true/false environment word (as nornflow._envflags reads them); anything else is an error."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    word = raw.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise SystemExit(f"nornflow: environment variable {name}={raw!r} is not a boolean (use 1/0)")
 
 
 def _say(message: str) -> None:
@@ -30,6 +52,19 @@ def _have_cython() -> bool:
     except ImportError:
         return False
     return True
+
+
+def limited_api() -> bool:
+    """Whether to build for the Limited API: asked for, and possible on this interpreter.
+
+    Free-threaded CPython (3.13t+) has no stable ABI before 3.15, so it gets a version-specific build.
+    """
+    if not _flag("NORNFLOW_LIMITED_API"):
+        return False
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        _say("free-threaded CPython has no stable ABI; building a version-specific extension")
+        return False
+    return sys.version_info[:2] >= LIMITED_API_MIN
 
 
 class OptionalBuildExt(build_ext):
@@ -46,6 +81,17 @@ class OptionalBuildExt(build_ext):
         except Exception as exc:
             self._fallback(exc)
 
+    def build_extensions(self) -> None:
+        # Flags in the compiler's own dialect: optimise, and make a call of an undeclared C function
+        # (a C-API macro the Limited API lacks) a build error rather than a module that cannot load.
+        msvc = self.compiler.compiler_type == "msvc"
+        for ext in self.extensions:
+            flags = ["/O2", "/we4013"] if msvc else ["-O3", "-Werror=implicit-function-declaration"]
+            if ext.py_limited_api:
+                flags += [f"/FI{_COMPAT_HEADER}"] if msvc else ["-include", _COMPAT_HEADER]
+            ext.extra_compile_args = [*flags, *ext.extra_compile_args]
+        super().build_extensions()
+
     def build_extension(self, ext) -> None:  # type: ignore[no-untyped-def]
         try:
             super().build_extension(ext)
@@ -58,15 +104,26 @@ class OptionalBuildExt(build_ext):
         _say(f"compiled hot path not built ({exc}); installing the pure-Python implementation")
 
 
-def _extensions() -> list:
+def _extensions() -> tuple[list, dict]:
+    """The extension modules and the matching bdist_wheel options (the abi3 tag when limited)."""
     if _flag("NORNFLOW_NO_EXTENSIONS"):
         _say("NORNFLOW_NO_EXTENSIONS is set; installing the pure-Python implementation")
-        return []
+        return [], {}
     from setuptools import Extension
 
     # Always declared (even without Cython, so the sdist carries csrc/); build_ext decides whether it
     # can be built. Compiler directives (language_level=3, embedsignature=True) are in the .pyx header.
-    return [Extension("nornflow._hotpath_c", ["csrc/_hotpath_c.pyx"], extra_compile_args=["-O3"])]
+    if not limited_api():
+        return [Extension("nornflow._hotpath_c", ["csrc/_hotpath_c.pyx"])], {}
+    major, minor = LIMITED_API_MIN
+    ext = Extension(
+        "nornflow._hotpath_c",
+        ["csrc/_hotpath_c.pyx"],
+        define_macros=[("Py_LIMITED_API", f"0x{major:02X}{minor:02X}0000")],
+        py_limited_api=True,
+    )
+    return [ext], {"bdist_wheel": {"py_limited_api": f"cp{major}{minor}"}}
 
 
-setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})
+_EXT_MODULES, _OPTIONS = _extensions()
+setup(ext_modules=_EXT_MODULES, options=_OPTIONS, cmdclass={"build_ext": OptionalBuildExt})

@@ -335,6 +335,7 @@ def test_debug_shows_a_traceback_without_locals(project: Path):
     assert "hunter2" not in result.output
 
 
+@pytest.mark.source_tree  # reads examples/demo
 def test_bundled_demo_is_the_init_template():
     """examples/demo (README's first command) must stay identical to what `nornflow init` creates."""
     from nornflow.cli.project import TEMPLATE

@@ -1,8 +1,13 @@
-"""Packaging: the distribution's name, ``nornflow --version``, the sdist's contents, and pure builds
-(without Cython or with the opt-out)."""
+"""Packaging: the distribution's name and metadata, the in-tree build backend, the sdist and the pure
+wheel, and ``nornflow --version``.
+
+``source_tree``-marked tests need the checkout (setup.py, pyproject.toml, csrc/, the backend); the rest
+run anywhere, in a checkout or against an installed wheel.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
@@ -11,76 +16,99 @@ import subprocess
 import sys
 import tarfile
 import tomllib
+import zipfile
+from email.parser import Parser
 from importlib import metadata
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from packaging.utils import parse_sdist_filename, parse_wheel_filename
 
 from nornflow._version import DISTRIBUTION, __version__
 
 ROOT = Path(__file__).resolve().parent.parent
+BLOCK_CYTHON = "import sys; sys.modules['Cython'] = None\n"  # makes `import Cython` fail in that process
 WHEEL_STEM = DISTRIBUTION.replace("-", "_")
+source_tree = pytest.mark.source_tree
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NORNFLOW_")}
+    env.update(extra)
+    return env
 
 
 @pytest.fixture(scope="module")
 def source_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sources a build sees, copied so builds never write into the checkout."""
     dest = tmp_path_factory.mktemp("src")
-    for name in ("pyproject.toml", "setup.py", "README.md"):
+    for name in ("pyproject.toml", "setup.py", "README.md", "LICENSE", "MANIFEST.in"):
         shutil.copy(ROOT / name, dest / name)
     ignore = shutil.ignore_patterns("*.so", "*.c", "__pycache__", "*.pyc")
-    shutil.copytree(ROOT / "nornflow", dest / "nornflow", ignore=ignore)
-    shutil.copytree(ROOT / "csrc", dest / "csrc", ignore=ignore)
+    for tree in ("nornflow", "csrc", "build_backend", "tests", "bench", "docs", "examples", ".ci"):
+        shutil.copytree(ROOT / tree, dest / tree, ignore=ignore)
+    # what a run of the demo leaves behind (git-ignored), which the sdist must leave out
+    (dest / "examples" / "demo" / "output").mkdir(exist_ok=True)
+    (dest / "examples" / "demo" / "output" / "r1.cfg").write_text("hostname r1\n")
     return dest
 
 
 def _setup(cwd: Path, *args: str, env: dict[str, str] | None = None, prelude: str = ""):
     code = prelude + "import sys; sys.argv = ['setup.py', *sys.argv[1:]]; exec(open('setup.py').read())"
-    full = {k: v for k, v in os.environ.items() if not k.startswith("NORNFLOW_")}
-    full.update(env or {})
     return subprocess.run(
-        [sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True, env=full, timeout=300
+        [sys.executable, "-c", code, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=_clean_env(**(env or {})),
+        timeout=300,
     )
 
 
-def test_sdist_carries_the_cython_sources(source_copy: Path, tmp_path: Path):
-    # even where Cython is not importable (as in a plain test environment), the sdist carries the .pyx
-    out = _setup(
-        source_copy,
-        "-q",
-        "sdist",
-        "--dist-dir",
-        str(tmp_path),
-        prelude="import sys; sys.modules['Cython'] = None\n",
+def _backend(cwd: Path, call: str, env: dict[str, str] | None = None, prelude: str = ""):
+    """Call a hook of the in-tree PEP 517 backend as a frontend would: in cwd, backend-path on sys.path."""
+    code = (
+        prelude
+        + "import json, sys; sys.path.insert(0, 'build_backend'); import nornflow_build as backend\n"
+        + f"print(json.dumps({call}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=_clean_env(**(env or {})),
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr
-    (archive,) = tmp_path.glob(f"{WHEEL_STEM}-*.tar.gz")
-    with tarfile.open(archive) as tar:
-        names = tar.getnames()
-    assert any(n.endswith("csrc/_hotpath_c.pyx") for n in names)
-    assert any(n.endswith("nornflow/_hotpath_py.py") for n in names)
-    assert not any(n.endswith((".so", "_hotpath_c.c")) for n in names)
+    return json.loads(out.stdout.strip().splitlines()[-1]), out.stderr
 
 
-def test_opt_out_and_missing_cython_build_pure_python_and_say_so(source_copy: Path):
-    out = _setup(source_copy, "build_ext", "--inplace", env={"NORNFLOW_NO_EXTENSIONS": "1"})
-    assert out.returncode == 0, out.stderr
-    assert "NORNFLOW_NO_EXTENSIONS is set; installing the pure-Python implementation" in out.stderr
-    assert not list((source_copy / "nornflow").glob("_hotpath_c*.so"))
-
-    block = "import sys; sys.modules['Cython'] = None\n"
-    out = _setup(source_copy, "build_ext", "--inplace", prelude=block)
-    assert out.returncode == 0, out.stderr
-    assert "Cython is not available; installing the pure-Python implementation" in out.stderr
-    out = _setup(
-        source_copy, "build_ext", "--inplace", prelude=block, env={"NORNFLOW_REQUIRE_EXTENSIONS": "1"}
-    )
-    assert out.returncode != 0  # required: no silent fallback
+def _pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
 
+# -- the distribution's name and metadata -------------------------------------------------------------
+
+
+@source_tree
+def test_the_distribution_has_a_name_of_its_own_and_pep639_metadata():
+    meta = _pyproject()
+    project = meta["project"]
+    assert project["name"] == DISTRIBUTION
+    # "nornflow" on PyPI is another project; "nornflow-*" are that project's companion packages
+    assert DISTRIBUTION != "nornflow" and not DISTRIBUTION.startswith("nornflow-")
+    assert project["license"] == "Apache-2.0" and project["license-files"] == ["LICENSE"]
+    assert "Apache License" in (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert not any(c.startswith("License ::") for c in project["classifiers"])  # PEP 639 forbids both
+    assert all(url.startswith("https://") for url in project["urls"].values())
+    assert {"Homepage", "Source", "Issues"} <= set(project["urls"])
+
+
+@source_tree
 def test_pyproject_declares_the_entry_points():
-    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    meta = _pyproject()
     project = meta["project"]
     assert project["requires-python"] == ">=3.11"
     assert project["scripts"]["nornflow"] == "nornflow.__main__:main"
@@ -88,16 +116,9 @@ def test_pyproject_declares_the_entry_points():
         project["entry-points"]["nornir.plugins.runners"]["work_queue"]
         == "nornflow.run.runners:WorkQueueRunner"
     )
-    assert any(req.startswith("Cython>=3.1") for req in meta["build-system"]["requires"])
     for dep in ("nornir", "pydantic", "pyyaml", "jinja2", "typer", "rich"):
         assert any(d.lower().startswith(dep) for d in project["dependencies"]), dep
-
-
-def test_the_distribution_has_a_name_of_its_own():
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["name"] == DISTRIBUTION
-    # "nornflow" on PyPI is another project; "nornflow-*" are that project's companion packages
-    assert DISTRIBUTION != "nornflow" and not DISTRIBUTION.startswith("nornflow-")
+    assert not any("cython" in d.lower() for d in project["dependencies"])
 
 
 def test_the_installed_distribution_provides_the_package_command_and_plugins():
@@ -176,11 +197,129 @@ def test_version_imports_nothing_heavy():
         "heavy = {'nornir', 'pydantic', 'typer', 'rich', 'jinja2', 'yaml', 'click'}\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("NORNFLOW_")},
-    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_clean_env())
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+# -- the in-tree build backend, sdist and pure wheel ----------------------------------------------------
+
+
+@source_tree
+def test_build_system_needs_no_cython_and_the_backend_asks_for_it_only_for_a_compiled_build(
+    source_copy: Path,
+):
+    system = _pyproject()["build-system"]
+    assert not any("cython" in r.lower() for r in system["requires"])
+    assert system["build-backend"] == "nornflow_build" and system["backend-path"] == ["build_backend"]
+    for hook in ("get_requires_for_build_wheel", "get_requires_for_build_editable"):
+        compiled, _ = _backend(source_copy, f"backend.{hook}()")
+        assert "Cython>=3.1" in compiled, hook
+        pure, _ = _backend(source_copy, f"backend.{hook}()", env={"NORNFLOW_NO_EXTENSIONS": "1"})
+        assert not any("cython" in r.lower() for r in pure), hook
+        off, _ = _backend(source_copy, f"backend.{hook}()", env={"NORNFLOW_NO_EXTENSIONS": "0"})
+        assert "Cython>=3.1" in off, hook
+    sdist, _ = _backend(source_copy, "backend.get_requires_for_build_sdist()")
+    assert not any("cython" in r.lower() for r in sdist)
+
+
+@source_tree
+def test_sdist_carries_the_cython_sources_tests_and_pep639_metadata(source_copy: Path, tmp_path: Path):
+    # built where Cython is not importable (an sdist never needs it)
+    name, _ = _backend(source_copy, f"backend.build_sdist({str(tmp_path)!r})", prelude=BLOCK_CYTHON)
+    dist, version = parse_sdist_filename(name)
+    assert (dist, str(version)) == (DISTRIBUTION, __version__)
+    with tarfile.open(tmp_path / name) as tar:
+        names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+        pkg_info = tar.extractfile(f"{WHEEL_STEM}-{__version__}/PKG-INFO").read().decode()
+    for needed in (
+        "csrc/_hotpath_c.pyx",
+        "csrc/limited_api_compat.h",
+        "build_backend/nornflow_build.py",
+        "nornflow/_hotpath_py.py",
+        "LICENSE",
+        "tests/test_hotpath.py",
+        "examples/demo/workflows/hello.yaml",
+    ):
+        assert needed in names, needed
+    assert not any(n.endswith((".so", ".pyd", ".pyc", "_hotpath_c.c")) for n in names)
+    assert not any(n.startswith("examples/demo/output") for n in names)
+    info = Parser().parsestr(pkg_info)
+    assert tuple(map(int, info["Metadata-Version"].split("."))) >= (2, 4)
+    assert info["Name"] == DISTRIBUTION and info["Version"] == __version__
+    assert info["License-Expression"] == "Apache-2.0" and info["License-File"] == "LICENSE"
+    assert info["Requires-Python"] == ">=3.11"
+
+
+@source_tree
+def test_a_pure_build_is_a_py3_none_any_wheel_made_without_cython(source_copy: Path, tmp_path: Path):
+    # Cython blocked and the extension "required": a pure build must not even look for Cython
+    env = {"NORNFLOW_NO_EXTENSIONS": "1", "NORNFLOW_REQUIRE_EXTENSIONS": "1"}
+    name, log = _backend(
+        source_copy, f"backend.build_wheel({str(tmp_path)!r})", env=env, prelude=BLOCK_CYTHON
+    )
+    assert "NORNFLOW_NO_EXTENSIONS is set; installing the pure-Python implementation" in log
+    dist, version, _build, tags = parse_wheel_filename(name)
+    assert (dist, str(version)) == (DISTRIBUTION, __version__)
+    assert {str(t) for t in tags} == {"py3-none-any"}
+    with zipfile.ZipFile(tmp_path / name) as whl:
+        files = set(whl.namelist())
+        wheel_meta = whl.read(f"{WHEEL_STEM}-{__version__}.dist-info/WHEEL").decode()
+    assert "nornflow/_hotpath_py.py" in files and "nornflow/py.typed" in files
+    assert not any(f.endswith((".so", ".pyd", ".pyx", ".c")) for f in files)
+    assert "Root-Is-Purelib: true" in wheel_meta
+
+
+@source_tree
+def test_opt_out_and_missing_cython_build_pure_python_and_say_so(source_copy: Path):
+    out = _setup(source_copy, "build_ext", "--inplace", env={"NORNFLOW_NO_EXTENSIONS": "1"})
+    assert out.returncode == 0, out.stderr
+    assert "NORNFLOW_NO_EXTENSIONS is set; installing the pure-Python implementation" in out.stderr
+    assert not list((source_copy / "nornflow").glob("_hotpath_c*.so"))
+
+    out = _setup(source_copy, "build_ext", "--inplace", prelude=BLOCK_CYTHON)
+    assert out.returncode == 0, out.stderr
+    assert "Cython is not available; installing the pure-Python implementation" in out.stderr
+    out = _setup(
+        source_copy, "build_ext", "--inplace", prelude=BLOCK_CYTHON, env={"NORNFLOW_REQUIRE_EXTENSIONS": "1"}
+    )
+    assert out.returncode != 0  # required: no silent fallback
+    out = _setup(source_copy, "--name", env={"NORNFLOW_NO_EXTENSIONS": "maybe"})
+    assert out.returncode != 0 and "NORNFLOW_NO_EXTENSIONS='maybe' is not a boolean" in out.stderr
+
+
+# What setup.py hands to setuptools.setup(), captured instead of building anything.
+_CAPTURE = (
+    "import json, setuptools\n"
+    "def _capture(**kw):\n"
+    "    exts = [dict(name=e.name, macros=e.define_macros, limited=e.py_limited_api)\n"
+    "            for e in kw['ext_modules']]\n"
+    "    print(json.dumps({'ext_modules': exts, 'options': kw['options']}))\n"
+    "setuptools.setup = _capture\n"
+)
+
+
+@source_tree
+def test_the_limited_api_build_is_opt_in_and_targets_requires_python(source_copy: Path):
+    def configured(**env: str) -> dict:
+        out = _setup(source_copy, env=env, prelude=_CAPTURE)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    default = configured()
+    assert default == {
+        "ext_modules": [{"name": "nornflow._hotpath_c", "macros": [], "limited": False}],
+        "options": {},
+    }
+    assert configured(NORNFLOW_LIMITED_API="0") == default
+    limited = configured(NORNFLOW_LIMITED_API="1")
+    assert limited["ext_modules"] == [
+        {"name": "nornflow._hotpath_c", "macros": [["Py_LIMITED_API", "0x030B0000"]], "limited": True}
+    ]
+    # the wheel's abi3 tag, the C macro and requires-python name the same oldest CPython
+    assert limited["options"] == {"bdist_wheel": {"py_limited_api": "cp311"}}
+    assert _pyproject()["project"]["requires-python"] == ">=3.11"
+    assert configured(NORNFLOW_NO_EXTENSIONS="1", NORNFLOW_LIMITED_API="1") == {
+        "ext_modules": [],
+        "options": {},
+    }
