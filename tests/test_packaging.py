@@ -1,8 +1,12 @@
-"""Packaging: the distribution's name and metadata, the in-tree build backend, the sdist and the pure
-wheel, and ``nornflow --version``.
+"""Packaging: the distribution's name and metadata, the in-tree build backend, the sdist and wheels,
+``nornflow --version``, and (under .ci/run) the installed wheel under test.
 
-``source_tree``-marked tests need the checkout (setup.py, pyproject.toml, csrc/, the backend); the rest
-run anywhere, in a checkout or against an installed wheel.
+Three kinds of test live here:
+- ``source_tree``-marked tests need the checkout (setup.py, pyproject.toml, csrc/, the backend); .ci/run
+  deselects them when it runs the suite against an installed wheel;
+- ``dist``-marked tests check the artifacts .ci/run built (``NORNFLOW_DIST_DIR``) and skip elsewhere:
+  a compiled wheel needs Cython and a compiler, which the test environment does not have;
+- the rest run anywhere, in a checkout or against an installed wheel.
 """
 
 from __future__ import annotations
@@ -11,9 +15,11 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tarfile
 import tomllib
 import zipfile
@@ -104,6 +110,35 @@ def test_the_distribution_has_a_name_of_its_own_and_pep639_metadata():
     assert not any(c.startswith("License ::") for c in project["classifiers"])  # PEP 639 forbids both
     assert all(url.startswith("https://") for url in project["urls"].values())
     assert {"Homepage", "Source", "Issues"} <= set(project["urls"])
+
+
+@source_tree
+def test_python_classifiers_are_the_versions_ci_tests_and_requires_python_is_their_floor():
+    project = _pyproject()["project"]
+    classified = {
+        c.rsplit(" :: ", 1)[1]
+        for c in project["classifiers"]
+        if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+    }
+    ci = (ROOT / ".ci" / "wheels").read_text(encoding="utf-8")
+    tested = set(re.search(r'^PYTHONS="([^"]+)"', ci, re.MULTILINE).group(1).split())
+    assert classified == tested
+    ordered = sorted(tested, key=lambda v: tuple(map(int, v.split("."))))
+    assert project["requires-python"] == f">={ordered[0]}"
+    # the cibuildwheel build selectors are the same versions
+    build = _pyproject()["tool"]["cibuildwheel"]["build"].split()
+    assert build == [f"cp{v.replace('.', '')}-*" for v in ordered]
+
+
+@source_tree
+def test_cibuildwheel_covers_the_platforms_and_smoke_tests_the_compiled_module():
+    cibw = _pyproject()["tool"]["cibuildwheel"]
+    assert set(cibw["linux"]["archs"]) == {"x86_64", "aarch64"}
+    assert "macos" in cibw and "windows" in cibw
+    assert cibw["environment"]["NORNFLOW_REQUIRE_EXTENSIONS"] == "1"
+    command = shlex.split(cibw["test-command"])
+    assert command[1] == "{project}/.ci/smoke.py" and command[2:] == ["--expect", "compiled"]
+    assert (ROOT / ".ci" / "smoke.py").is_file()
 
 
 @source_tree
@@ -240,6 +275,7 @@ def test_sdist_carries_the_cython_sources_tests_and_pep639_metadata(source_copy:
         "LICENSE",
         "tests/test_hotpath.py",
         "examples/demo/workflows/hello.yaml",
+        ".ci/smoke.py",
     ):
         assert needed in names, needed
     assert not any(n.endswith((".so", ".pyd", ".pyc", "_hotpath_c.c")) for n in names)
@@ -323,3 +359,78 @@ def test_the_limited_api_build_is_opt_in_and_targets_requires_python(source_copy
         "ext_modules": [],
         "options": {},
     }
+
+
+# -- the artifacts .ci/run built (NORNFLOW_DIST_DIR) -------------------------------------------------------
+
+DIST_DIR = os.environ.get("NORNFLOW_DIST_DIR")
+needs_dist = pytest.mark.skipif(
+    not DIST_DIR, reason="checks the artifacts .ci/run builds (NORNFLOW_DIST_DIR)"
+)
+
+
+def _wheel_files(path: Path) -> set[str]:
+    """The files a wheel installs, without its metadata (auditwheel also adds directory entries)."""
+    with zipfile.ZipFile(path) as whl:
+        return {n for n in whl.namelist() if ".dist-info/" not in n and not n.endswith("/")}
+
+
+@pytest.mark.dist
+@needs_dist
+def test_ci_built_an_sdist_a_pure_wheel_and_manylinux_binary_wheels():
+    dist = Path(DIST_DIR)
+    (sdist,) = (dist / "sdist").glob("*.tar.gz")
+    assert sdist.name == f"{WHEEL_STEM}-{__version__}.tar.gz"
+    (pure,) = (dist / "wheelhouse").glob("*-py3-none-any.whl")
+    pure_files = _wheel_files(pure)
+    binaries = sorted((dist / "wheelhouse").glob("*-cp3*.whl"))
+    this = f"cp{sys.version_info.major}{sys.version_info.minor}"
+    assert any(f"-{this}-{this}-" in b.name for b in binaries), [b.name for b in binaries]
+    for wheel in [*binaries, *(dist / "abi3").glob("*.whl")]:
+        name, version, _build, tags = parse_wheel_filename(wheel.name)
+        assert (name, str(version)) == (DISTRIBUTION, __version__)
+        platforms = {t.platform for t in tags}
+        assert platforms and all(
+            re.fullmatch(r"manylinux(1|2010|2014|_2_\d+)_(x86_64|aarch64)", p) for p in platforms
+        )
+        (interpreter,) = {t.interpreter for t in tags}
+        (abi,) = {t.abi for t in tags}
+        files = _wheel_files(wheel)
+        (module,) = [f for f in files if f.startswith("nornflow/_hotpath_c")]
+        if abi == "abi3":
+            assert interpreter == "cp311" and module == "nornflow/_hotpath_c.abi3.so"
+        else:
+            assert abi == interpreter and re.fullmatch(
+                rf"nornflow/_hotpath_c\.cpython-{interpreter[2:]}-\S+\.so", module
+            )
+        # the same Python files as the pure wheel, plus the compiled module; no sources, no libraries
+        assert files - {module} == pure_files, wheel.name
+        assert not any(f.endswith((".pyx", ".c")) or ".libs/" in f for f in files)
+    assert list((dist / "abi3").glob("*-cp311-abi3-*.whl")), "the Limited API build was not made"
+
+
+# -- the installed wheel under test (.ci/run sets NORNFLOW_INSTALLED_WHEEL) --------------------------------
+
+INSTALLED = os.environ.get("NORNFLOW_INSTALLED_WHEEL")
+
+
+@pytest.mark.skipif(not INSTALLED, reason="only when .ci/run tests an installed wheel")
+def test_the_installed_wheel_is_what_runs_without_cython_or_a_compiler():
+    import importlib.util
+
+    import nornflow
+    from nornflow import _hotpath
+
+    site = {Path(sysconfig.get_paths()[k]).resolve() for k in ("purelib", "platlib")}
+    here = Path(nornflow.__file__).resolve()
+    assert here.parent.parent in site, f"nornflow imported from {here}, not from the installed wheel"
+    assert importlib.util.find_spec("Cython") is None
+    assert not [cc for cc in ("cc", "gcc", "clang") if shutil.which(cc)]
+    compiled = importlib.util.find_spec("nornflow._hotpath_c")
+    if INSTALLED in ("compiled", "abi3"):
+        assert _hotpath.IMPLEMENTATION == "cython"
+        assert compiled and Path(compiled.origin).resolve().parent == here.parent
+        assert compiled.origin.endswith(".abi3.so") == (INSTALLED == "abi3")
+    else:
+        assert INSTALLED == "pure"
+        assert compiled is None and _hotpath.IMPLEMENTATION == "python"
