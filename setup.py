@@ -57,7 +57,7 @@ def _have_cython() -> bool:
 def limited_api() -> bool:
     """Whether to build for the Limited API: asked for, and possible on this interpreter.
 
-    Free-threaded CPython (3.13t+) has no stable ABI before 3.15, so it gets a version-specific build.
+    Free-threaded CPython (3.13t, 3.14t) does not support the Limited API: it gets a version-specific build.
     """
     if not _flag("NORNFLOW_LIMITED_API"):
         return False
