@@ -73,6 +73,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
+    if "cython" in IMPLS:  # which build is measured (a full-API or a Limited API, abi3, module)
+        print(f"compiled twin: {os.path.basename(IMPLS['cython'].__file__)}")
     results = {name: measure(impl, args.repeat) for name, impl in sorted(IMPLS.items())}
     names = list(next(iter(results.values())))
     print(f"{'operation (ns per call)':28} {'python':>10} {'cython':>10} {'cython/python':>14}")

@@ -7,13 +7,12 @@ from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Run the CLI; ``nornflow --version`` prints the version and the hot-path implementation."""
+    """Run the CLI; ``nornflow --version`` prints the distribution, version, hot path, Python and Nornir."""
     args = list(sys.argv[1:] if argv is None else argv)
     if args == ["--version"]:
-        from nornflow import _hotpath
-        from nornflow._version import __version__
+        from nornflow._about import version_line
 
-        sys.stdout.write(f"nornflow {__version__} (hot path: {_hotpath.IMPLEMENTATION})\n")
+        sys.stdout.write(version_line() + "\n")
         raise SystemExit(0)
     from nornflow.cli.app import main as cli_main
 

@@ -350,6 +350,7 @@ def test_failures_are_named_on_the_console(failure_run: LabRun) -> None:
 # -- the example project ------------------------------------------------------------------------------
 
 
+@pytest.mark.source_tree  # reads examples/fakenos-lab
 def test_example_project_runs_against_the_lab(
     fake_lab: FakeLab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -524,6 +524,7 @@ def test_several_documents_are_refused(tmp_path: pathlib.Path) -> None:
 # ---- plugin registration -----------------------------------------------------------------------------------
 
 
+@pytest.mark.source_tree  # reads pyproject.toml
 def test_entry_point_is_declared() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     entry = project["entry-points"]["nornir.plugins.inventory"]["nornflow.YAMLInventory"]

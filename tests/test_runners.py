@@ -365,6 +365,7 @@ def test_defaults() -> None:
     assert "20" in repr(runner)
 
 
+@pytest.mark.source_tree  # reads pyproject.toml
 def test_entry_point_is_declared() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     entry = project["entry-points"]["nornir.plugins.runners"]["work_queue"]

@@ -19,7 +19,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from nornflow._version import __version__
 from nornflow.cli.console import ConsoleReporter
 from nornflow.cli.masking import Masker, log_to_stderr
 from nornflow.exceptions import NornFlowError, WorkflowError
@@ -70,9 +69,9 @@ def parse_assignments(items: Sequence[str], what: str = "--vars") -> dict[str, A
 
 
 def _version_line() -> str:
-    from nornflow import _hotpath
+    from nornflow._about import version_line
 
-    return f"nornflow {__version__} (hot path: {_hotpath.IMPLEMENTATION})"
+    return version_line()
 
 
 def _version_callback(value: bool) -> None:
