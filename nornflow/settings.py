@@ -2,20 +2,39 @@
 
 Unknown keys and wrong types are errors naming the key and the file. Relative paths are resolved
 against the directory of the settings file, so a project runs the same from any working directory.
+
+The settings file is ``$NORNFLOW_SETTINGS`` when set, else the one given (``--settings``, a path to
+``NornFlow``), else ``nornflow.yaml`` (:func:`settings_path`). A settings file written for the other
+NornFlow (NornFlow 1.0) is read as it is: its spellings (``local_tasks``, ...) are mapped onto
+nornflow's keys (:data:`OTHER_SPELLINGS`), nornflow's own spelling being the canonical one; a file
+giving both spellings of one setting is an error naming both keys.
 """
 
 from __future__ import annotations
 
+import difflib
+import logging
+import os
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from nornflow.exceptions import SettingsError
 
 __all__ = [
+    "OTHER_SPELLINGS",
+    "SETTINGS_ENV",
     "SETTINGS_FILE",
     "FailureStrategy",
     "InventorySettings",
@@ -23,9 +42,25 @@ __all__ = [
     "Settings",
     "find_settings",
     "runner_plugins",
+    "settings_path",
 ]
 
 SETTINGS_FILE = "nornflow.yaml"
+#: The environment variable naming the settings file; it wins over ``--settings`` (as in NornFlow 1.0).
+SETTINGS_ENV = "NORNFLOW_SETTINGS"
+
+log = logging.getLogger(__name__)
+
+#: NornFlow 1.0's spellings of nornflow's settings: its key -> nornflow's key. Keys both spell the
+#: same way (``nornir_config_file``, ``vars_dir``, ``dry_run``, ``failure_strategy``, ``processors``)
+#: are not listed.
+OTHER_SPELLINGS: dict[str, str] = {
+    "local_tasks": "task_dirs",
+    "local_workflows": "workflow_dirs",
+    "local_filters": "filter_dirs",
+    "local_hooks": "hook_dirs",
+    "local_j2_filters": "j2_filter_dirs",
+}
 
 
 class FailureStrategy(StrEnum):
@@ -107,6 +142,7 @@ class Settings(BaseModel):
     workers: int = Field(default=20, ge=1, le=1024)
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
     source: str | None = Field(default=None, exclude=True)
+    _spellings: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @field_validator(
         "task_dirs", "workflow_dirs", "hook_dirs", "j2_filter_dirs", "filter_dirs", mode="before"
@@ -134,24 +170,33 @@ class Settings(BaseModel):
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, base_dir: Path, source: str | None = None) -> Self:
-        """Validate a settings mapping; errors name the key and the file."""
+        """Validate a settings mapping (nornflow's keys or NornFlow 1.0's spellings); errors name the
+        key as written and the file."""
         if not isinstance(data, Mapping):
             raise SettingsError(f"settings must be a mapping, got {type(data).__name__}", file=source)
+        values, written = _canonical(data, source)
         try:
-            return cls(**dict(data), base_dir=base_dir, source=source)
+            settings = cls(**values, base_dir=base_dir, source=source)
         except ValidationError as exc:
             err = exc.errors()[0]
-            loc = ".".join(str(p) for p in err.get("loc", ()))
+            parts = [str(p) for p in err.get("loc", ())]
+            if parts and parts[0] in written:
+                parts[0] = written[parts[0]]
+            loc = ".".join(parts)
             msg = err.get("msg", "invalid value")
             if err.get("type") == "extra_forbidden":
-                valid = ", ".join(k for k in cls.model_fields if k not in ("base_dir", "source"))
-                msg = f"unknown key (valid keys: {valid})"
+                msg = _unknown_key_message(cls, parts[0] if parts else "")
             more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
-            line = None
-            if hasattr(data, "key_position") and loc:
-                pos = data.key_position(loc.split(".")[0])
-                line = pos[0] if pos else None
-            raise SettingsError(f"{msg}{more}", file=source, key=loc or None, line=line) from None
+            raise SettingsError(
+                f"{msg}{more}", file=source, key=loc or None, line=_line(data, parts[0] if parts else None)
+            ) from None
+        settings._spellings = {key: spelled for key, spelled in written.items() if spelled != key}
+        return settings
+
+    @property
+    def spellings(self) -> dict[str, str]:
+        """nornflow key -> how the settings file spelled it, for the keys it spelled NornFlow 1.0's way."""
+        return dict(self._spellings)
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
@@ -183,7 +228,72 @@ class Settings(BaseModel):
         data["project_dir"] = str(self.base_dir)
         if self.source:
             data["settings_file"] = self.source
+        if self.spellings:
+            data["spelled_as"] = dict(self.spellings)
         return data
+
+
+_INTERNAL_FIELDS = ("base_dir", "source")
+
+
+def _line(data: Any, key: str | None) -> int | None:
+    """The line of top-level ``key`` in a settings mapping loaded with positions, if known."""
+    if key is None or not hasattr(data, "key_position"):
+        return None
+    pos = data.key_position(key)
+    return pos[0] if pos else None
+
+
+def _unknown_key_message(cls: type[BaseModel], key: str) -> str:
+    valid = [k for k in cls.model_fields if k not in _INTERNAL_FIELDS]
+    close = difflib.get_close_matches(key, [*valid, *OTHER_SPELLINGS], n=1, cutoff=0.7)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return (
+        f"unknown key (valid keys: {', '.join(valid)}; NornFlow 1.0 spellings: "
+        f"{', '.join(OTHER_SPELLINGS)}){hint}"
+    )
+
+
+def _canonical(data: Mapping[str, Any], source: str | None) -> tuple[dict[str, Any], dict[str, str]]:
+    """``data`` with NornFlow 1.0's spellings renamed to nornflow's keys, and, for every key, how the
+    file spelled it. Both spellings of one setting in the same file is an error naming both."""
+    values: dict[str, Any] = {}
+    written: dict[str, str] = {}
+    for key, value in data.items():
+        canonical = OTHER_SPELLINGS.get(key, key) if isinstance(key, str) else key
+        if canonical in values:
+            first = written[canonical]
+            raise SettingsError(
+                f"{first!r} and {key!r} are two spellings of the same setting ({canonical}); keep one",
+                file=source,
+                key=str(key),
+                line=_line(data, key),
+            )
+        values[canonical] = value
+        written[canonical] = key
+    return values, written
+
+
+def settings_path(
+    explicit: str | Path | None = None,
+    *,
+    default: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Path | None:
+    """The settings file to read: ``$NORNFLOW_SETTINGS``, else ``explicit``, else ``default``.
+
+    NornFlow 1.0's order, kept so that its users' scripts keep working; when the environment variable
+    overrides a different explicit file, a warning says which file is read.
+    """
+    env = (os.environ if environ is None else environ).get(SETTINGS_ENV, "").strip()
+    if env:
+        chosen = Path(env).expanduser()
+        if explicit is not None and Path(explicit).expanduser().resolve() != chosen.resolve():
+            log.warning("%s=%s wins over the settings file %s; reading %s", SETTINGS_ENV, env, explicit, env)
+        return chosen
+    if explicit is not None:
+        return Path(explicit).expanduser()
+    return Path(default) if default is not None else None
 
 
 def runner_plugins() -> dict[str, type]:

@@ -26,7 +26,7 @@ from nornflow.exceptions import NornFlowError, WorkflowError
 from nornflow.inventory.filters import parse_filters
 from nornflow.run.api import NornFlow
 from nornflow.secrets import SecretRegistry
-from nornflow.settings import FailureStrategy, Settings, find_settings
+from nornflow.settings import FailureStrategy, Settings, find_settings, settings_path
 
 __all__ = ["ConsoleReporter", "app", "main"]
 
@@ -123,8 +123,10 @@ def _fail(error: BaseException, debug: bool, mask: Callable[[str], str] | None =
 
 
 def _settings(project: Path | None, settings_file: Path | None) -> Settings:
-    if settings_file is not None:
-        return Settings.load(settings_file)
+    """``$NORNFLOW_SETTINGS``, else ``--settings``, else PROJECT/nornflow.yaml, else the nearest one."""
+    path = settings_path(settings_file)
+    if path is not None:
+        return Settings.load(path)
     if project is not None:
         path = project / "nornflow.yaml"
         if path.is_file():
@@ -145,7 +147,9 @@ def _engine(
 
 
 _PROJECT = typer.Option(None, "--project", "-C", help="Project directory (default: nearest nornflow.yaml).")
-_SETTINGS = typer.Option(None, "--settings", help="Settings file (default: PROJECT/nornflow.yaml).")
+_SETTINGS = typer.Option(
+    None, "--settings", help="Settings file (default: $NORNFLOW_SETTINGS, else PROJECT/nornflow.yaml)."
+)
 
 # -- commands ----------------------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from nornflow.run.prepare import PreparedWorkflow, prepare
 from nornflow.run.processors import load_processor_class, make_processors
 from nornflow.run.reporter import Reporter
 from nornflow.run.results import WorkflowResult
-from nornflow.settings import FailureStrategy, Settings
+from nornflow.settings import FailureStrategy, Settings, settings_path
 from nornflow.vars import env_vars, static_layers
 from nornflow.workflow.catalog import TaskCatalog
 
@@ -52,15 +52,15 @@ class NornFlow:
         environ: Mapping[str, str] | None = None,
         tune_gc: bool = False,
     ) -> None:
-        """``settings``: a ``Settings``, a path to ``nornflow.yaml``, or None (defaults, cwd).
+        """``settings``: a ``Settings``, a path to ``nornflow.yaml``, or None (defaults, cwd); a path
+        or None gives way to ``$NORNFLOW_SETTINGS`` when it is set.
         ``nornir``/``inventory`` give the hosts in code; ``processors`` are Nornir processor objects
         added before the project's; ``tune_gc`` lets nornflow freeze and pause the GC (the CLI does)."""
-        if settings is None:
-            self.settings = Settings(base_dir=Path.cwd())
-        elif isinstance(settings, Settings):
+        if isinstance(settings, Settings):
             self.settings = settings
         else:
-            self.settings = Settings.load(settings)
+            path = settings_path(settings)  # $NORNFLOW_SETTINGS first, as in NornFlow 1.0
+            self.settings = Settings.load(path) if path is not None else Settings(base_dir=Path.cwd())
         self.workers = workers if workers is not None else self.settings.workers
         if self.workers < 1:
             raise SettingsError(f"workers must be >= 1, got {self.workers}", key="workers")

@@ -1,0 +1,122 @@
+"""Settings files written for NornFlow 1.0: its spellings map onto nornflow's keys; $NORNFLOW_SETTINGS."""
+
+from __future__ import annotations
+
+import logging
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from nornflow.exceptions import SettingsError
+from nornflow.run.api import NornFlow
+from nornflow.settings import OTHER_SPELLINGS, Settings, settings_path
+
+
+def settings_file(tmp_path: Path, text: str, name: str = "nornflow.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_every_directory_spelling_maps_onto_nornflows_key(tmp_path: Path) -> None:
+    path = settings_file(
+        tmp_path,
+        """\
+        local_tasks: [my_tasks, /abs/tasks]
+        local_workflows: flows
+        local_filters: [inv_filters]
+        local_hooks: [my_hooks]
+        local_j2_filters: [jinja]
+        vars_dir: variables
+        """,
+    )
+    s = Settings.load(path)
+    assert s.task_dirs == ["my_tasks", "/abs/tasks"]
+    assert s.workflow_dirs == ["flows"]  # one string is a list of one, as with nornflow's keys
+    assert s.filter_dirs == ["inv_filters"]
+    assert s.hook_dirs == ["my_hooks"]
+    assert s.j2_filter_dirs == ["jinja"]
+    assert s.vars_dir == "variables"
+    assert s.spellings == {
+        "task_dirs": "local_tasks",
+        "workflow_dirs": "local_workflows",
+        "filter_dirs": "local_filters",
+        "hook_dirs": "local_hooks",
+        "j2_filter_dirs": "local_j2_filters",
+    }
+    assert s.as_dict()["spelled_as"]["task_dirs"] == "local_tasks"
+    assert set(OTHER_SPELLINGS.values()) <= set(Settings.model_fields)
+
+
+def test_nornflows_own_keys_record_no_other_spelling(tmp_path: Path) -> None:
+    s = Settings.load(settings_file(tmp_path, "task_dirs: [t]\n"))
+    assert s.task_dirs == ["t"] and s.spellings == {} and "spelled_as" not in s.as_dict()
+
+
+def test_both_spellings_of_one_setting_is_an_error_naming_both(tmp_path: Path) -> None:
+    path = settings_file(tmp_path, "task_dirs: [a]\nvars_dir: v\nlocal_tasks: [b]\n")
+    with pytest.raises(SettingsError) as info:
+        Settings.load(path)
+    err = info.value
+    assert err.file == str(path) and err.line == 3 and err.key == "local_tasks"
+    assert "'task_dirs' and 'local_tasks'" in err.message and "keep one" in err.message
+
+
+def test_a_bad_value_is_reported_under_the_key_as_written(tmp_path: Path) -> None:
+    path = settings_file(tmp_path, "dry_run: false\nlocal_tasks: 3\n")
+    with pytest.raises(SettingsError) as info:
+        Settings.load(path)
+    assert info.value.key.startswith("local_tasks") and info.value.line == 2
+
+
+def test_an_unknown_key_lists_both_spellings_and_the_closest(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.load(settings_file(tmp_path, "local_task: [t]\n"))
+    assert info.value.key == "local_task" and info.value.line == 1
+    assert (
+        "NornFlow 1.0 spellings" in info.value.message and "did you mean 'local_tasks'" in info.value.message
+    )
+
+
+def test_settings_path_order(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    env = tmp_path / "env.yaml"
+    given = tmp_path / "given.yaml"
+    assert settings_path(None, environ={}) is None
+    assert settings_path(None, default="nornflow.yaml", environ={}) == Path("nornflow.yaml")
+    assert settings_path(given, environ={}) == given
+    assert settings_path(None, environ={"NORNFLOW_SETTINGS": str(env)}) == env
+    with caplog.at_level(logging.WARNING, logger="nornflow.settings"):
+        assert settings_path(given, environ={"NORNFLOW_SETTINGS": str(env)}) == env
+    assert "NORNFLOW_SETTINGS" in caplog.text and "given.yaml" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="nornflow.settings"):
+        assert settings_path(env, environ={"NORNFLOW_SETTINGS": str(env)}) == env
+    assert caplog.text == ""  # the same file both ways: nothing to warn about
+
+
+def test_the_api_reads_nornflow_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = settings_file(tmp_path, "local_tasks: [elsewhere]\nworkers: 3\n", name="prod.yaml")
+    monkeypatch.setenv("NORNFLOW_SETTINGS", str(path))
+    nf = NornFlow()
+    assert nf.settings.source == str(path) and nf.workers == 3
+    assert nf.settings.task_dirs == ["elsewhere"]
+
+
+def test_the_cli_reads_nornflow_settings_before_settings_and_the_project(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from nornflow.cli.app import app
+
+    prod = settings_file(tmp_path, "workers: 7\n", name="prod.yaml")
+    dev = settings_file(tmp_path, "workers: 2\n", name="dev.yaml")
+    settings_file(tmp_path, "workers: 5\n")
+    runner = CliRunner()
+    shown = runner.invoke(
+        app, ["show", "settings", "-C", str(tmp_path)], env={"NORNFLOW_SETTINGS": str(prod)}
+    )
+    assert shown.exit_code == 0 and "workers: 7" in shown.output
+    shown = runner.invoke(app, ["show", "settings", "--settings", str(dev)], env={"NORNFLOW_SETTINGS": ""})
+    assert "workers: 2" in shown.output
+    shown = runner.invoke(app, ["show", "settings", "-C", str(tmp_path)])
+    assert "workers: 5" in shown.output
