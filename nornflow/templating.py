@@ -27,6 +27,7 @@ __all__ = [
     "Expression",
     "TemplateError",
     "compile_args",
+    "compile_condition",
     "compile_expression",
     "environment",
     "has_template",
@@ -169,6 +170,16 @@ def compile_expression(source: str) -> Expression:
     if match:
         text = match.group("expr").strip()
     return Expression(text)
+
+
+def compile_condition(source: str) -> Expression | _Text:
+    """Compile a condition: a bare expression (``host.platform == 'ios'``), one whole
+    ``{{ expression }}`` (both give the expression's value), or any other template
+    (``{{ a }} and {{ b }}``, ``{% if x %}yes{% endif %}``), which renders to text."""
+    match = _WHOLE_EXPR.match(source)
+    if has_template(source) and not (match and "{{" not in match.group("expr")):
+        return _Text(source)
+    return compile_expression(source)
 
 
 def _compile_value(value: Any) -> Any:
