@@ -59,6 +59,7 @@ OTHER_SPELLINGS: dict[str, str] = {
     "local_workflows": "workflow_dirs",
     "local_filters": "filter_dirs",
     "local_hooks": "hook_dirs",
+    "local_blueprints": "blueprint_dirs",
     "local_j2_filters": "j2_filter_dirs",
 }
 
@@ -125,6 +126,8 @@ class Settings(BaseModel):
     task_dirs: list[str] = Field(default_factory=lambda: ["tasks"])
     workflow_dirs: list[str] = Field(default_factory=lambda: ["workflows"])
     hook_dirs: list[str] = Field(default_factory=lambda: ["hooks"])
+    #: Blueprints: YAML task lists a workflow includes with ``- blueprint: NAME``.
+    blueprint_dirs: list[str] = Field(default_factory=lambda: ["blueprints"])
     #: Jinja2 filter modules: every public function of their ``.py`` files becomes a filter.
     j2_filter_dirs: list[str] = Field(default_factory=lambda: ["j2_filters"])
     #: Inventory filter modules: public functions taking ``host`` first become inventory filters.
@@ -145,7 +148,13 @@ class Settings(BaseModel):
     _spellings: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @field_validator(
-        "task_dirs", "workflow_dirs", "hook_dirs", "j2_filter_dirs", "filter_dirs", mode="before"
+        "task_dirs",
+        "workflow_dirs",
+        "hook_dirs",
+        "blueprint_dirs",
+        "j2_filter_dirs",
+        "filter_dirs",
+        mode="before",
     )
     @classmethod
     def _listify(cls, value: Any) -> Any:

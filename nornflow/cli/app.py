@@ -40,7 +40,9 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     rich_markup_mode=None,
 )
-show_app = typer.Typer(help="Show tasks, hooks, filters, workflows or settings.", no_args_is_help=True)
+show_app = typer.Typer(
+    help="Show tasks, hooks, filters, workflows, blueprints or settings.", no_args_is_help=True
+)
 app.add_typer(show_app, name="show")
 
 
@@ -200,8 +202,8 @@ def run(
             cli_vars = parse_assignments(vars_, "--vars")
             filters = parse_filters(filter_)
             masker.learn_inventory(engine.inventory)
-            prepared = engine.load_workflow(target)
-            masker.learn_vars(engine, prepared.model.vars, cli_vars)
+            prepared = engine.load_workflow(target, vars=cli_vars)
+            masker.learn_vars(engine, prepared.model.vars, cli_vars, prepared.file)
             reporter = ConsoleReporter(
                 console, verbose=verbose, mask=masker.mask_value, learn=masker.learn_task
             )
@@ -239,6 +241,9 @@ def validate(
     allow_empty: bool = typer.Option(
         False, "--allow-empty", help="Accept inventory filters that select no host."
     ),
+    vars_: list[str] = typer.Option(
+        [], "--vars", "-e", help="Variable key=value, as for run (blueprint names and conditions see them)."
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
     project: Path | None = _PROJECT,
     settings_file: Path | None = _SETTINGS,
@@ -247,7 +252,7 @@ def validate(
     console = Console(highlight=False)
     try:
         engine = _engine(project, settings_file)
-        prepared = engine.validate(target, allow_empty=allow_empty)
+        prepared = engine.validate(target, allow_empty=allow_empty, vars=parse_assignments(vars_, "--vars"))
     except NornFlowError as exc:
         raise _fail(exc, debug) from None
     except Exception as exc:
@@ -341,12 +346,31 @@ def show_workflows(project: Path | None = _PROJECT, settings_file: Path | None =
     table = Table("workflow", "tasks", "description", "file", show_edge=False)
     for name, path in engine.workflows().items():
         try:
-            model = load_workflow_file(path)
+            model = load_workflow_file(path, context=engine.load_context(path))
             table.add_row(
                 escape(name), str(len(model.tasks)), escape(model.description or ""), escape(str(path))
             )
         except NornFlowError as exc:
             table.add_row(escape(name), "-", f"[red]invalid: {escape(exc.message)}[/]", escape(str(path)))
+    _out_console().print(table)
+
+
+@show_app.command("blueprints")
+def show_blueprints(project: Path | None = _PROJECT, settings_file: Path | None = _SETTINGS) -> None:
+    """List the blueprints of the project's blueprint dirs: name, tasks, description, file."""
+    try:
+        engine = _engine(project, settings_file)
+    except NornFlowError as exc:
+        raise _fail(exc, False) from None
+    table = Table("blueprint", "tasks", "description", "file", show_edge=False)
+    for name in engine.blueprints:
+        for info in engine.blueprints.info(name):
+            if info.problem:
+                description = f"[red]invalid: {escape(info.problem)}[/]"
+            else:
+                description = escape(info.description)
+            tasks = "-" if info.tasks is None else str(info.tasks)
+            table.add_row(escape(name), tasks, description, escape(str(info.path)))
     _out_console().print(table)
 
 

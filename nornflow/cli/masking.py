@@ -68,12 +68,14 @@ class Masker:
                 self.registry.add(password)
         self.registry.collect(data)
 
-    def learn_vars(self, engine: NornFlow, workflow_vars: Any, cli_vars: Any) -> None:
-        """Secret-named variables of every layer: workflow, --vars, vars/defaults.yaml, environment."""
+    def learn_vars(self, engine: NornFlow, workflow_vars: Any, cli_vars: Any, file: Any = None) -> None:
+        """Secret-named variables of every layer: workflow, --vars, the domain's and the project's
+        defaults (of the workflow ``file``), environment."""
         if self.enabled:
             from nornflow.vars import env_vars
 
-            self.learn([workflow_vars, cli_vars, engine.default_vars(), env_vars()])
+            domain = engine.domain_vars(file)
+            self.learn([workflow_vars, cli_vars, domain, engine.default_vars(), env_vars()])
 
     def learn_task(self, task: TaskModel, result: TaskResult, shown: bool) -> None:
         """Before a task's results are printed: all of them are secrets if ``set_to`` (or ``store_as``)

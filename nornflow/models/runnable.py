@@ -48,6 +48,8 @@ class RunnableModel(BaseModel):
     _setup: TaskSetup | None = PrivateAttr(default=None)
     _file: str | None = PrivateAttr(default=None)
     _line: int | None = PrivateAttr(default=None)
+    #: for a model from a blueprint: how the blueprint was included (``NornFlowError.origin``)
+    _origin: str | None = PrivateAttr(default=None)
 
     # -- construction ------------------------------------------------------------------------------
 
@@ -152,6 +154,7 @@ class RunnableModel(BaseModel):
                 line=self._line,
                 task=self.label,
                 hook=hook_class.hook_name,
+                origin=self._origin,
             ) from exc
 
     def _load_hooks_by_type(self, hook_base_class: type[Hook]) -> list[Any]:
@@ -202,13 +205,16 @@ class RunnableModel(BaseModel):
                 file=self._file,
                 line=self._line,
                 task=self.label,
+                origin=self._origin,
             )
             error.problems = problems  # type: ignore[attr-defined]
             raise error
         self._hooks_validated = True
 
     def _problem(self, hook_name: str, message: str) -> HookValidationError:
-        return HookValidationError(message, file=self._file, line=self._line, task=self.label, hook=hook_name)
+        return HookValidationError(
+            message, file=self._file, line=self._line, task=self.label, hook=hook_name, origin=self._origin
+        )
 
     @property
     def dispatcher(self) -> Any:
@@ -236,6 +242,11 @@ class RunnableModel(BaseModel):
     def source(self) -> tuple[str | None, int | None]:
         """``(file, line)`` where this model was defined, when known."""
         return (self._file, self._line)
+
+    @property
+    def origin(self) -> str | None:
+        """For a model from a blueprint, how the blueprint was included; else None."""
+        return self._origin
 
 
 def _check_hook(hook: Hook, model: Any) -> str | None:

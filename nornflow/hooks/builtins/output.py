@@ -21,6 +21,7 @@ class OutputHook(PreRunHook):
     hook_name = "output"
     run_once_per_task = True
     per_host = False  # a constant of the task: read once, when the task is prepared
+    renders_at_load = True  # output: "{{ verbose }}" is decided from the static variables
 
     def validate_value(self) -> None:
         """``output`` takes true or false."""

@@ -24,6 +24,7 @@ class RunOnceHook(PreRunHook):
     hook_name = "run_once"
     order = 20
     needs_inventory_order = True
+    renders_at_load = True  # run_once: "{{ serial }}" is decided from the static variables
 
     def validate_value(self) -> None:
         """``run_once`` takes true or false."""
