@@ -33,6 +33,7 @@ from pydantic import (
 from nornflow.exceptions import SettingsError
 
 __all__ = [
+    "OTHER_NORNFLOW_PROCESSORS",
     "OTHER_SPELLINGS",
     "SETTINGS_ENV",
     "SETTINGS_FILE",
@@ -41,8 +42,10 @@ __all__ = [
     "ProcessorSpec",
     "Settings",
     "find_settings",
+    "other_nornflow_processor",
     "runner_plugins",
     "settings_path",
+    "without_other_nornflow_processors",
 ]
 
 SETTINGS_FILE = "nornflow.yaml"
@@ -93,6 +96,43 @@ class ProcessorSpec(BaseModel):
                 f"must be a dotted import path such as 'package.module.Processor', got {value!r}"
             )
         return value
+
+
+#: NornFlow 1.0's own processors, by class name, and what nornflow does instead. ``processors:``
+#: entries naming one of them (``nornflow.builtins.DefaultNornFlowProcessor``, any module path under
+#: ``nornflow.builtins`` or ``nornflow.vars.processors``) are accepted and left out, with an info note.
+OTHER_NORNFLOW_PROCESSORS: dict[str, str] = {
+    "DefaultNornFlowProcessor": "nornflow's console prints each task's results, masked, and the recap",
+    "NornFlowHookProcessor": "nornflow runs hooks itself",
+    "NornFlowVariableProcessor": "nornflow renders variables itself",
+    "NornFlowFailureStrategyProcessor": "nornflow applies the failure strategy itself",
+}
+_OTHER_PROCESSOR_MODULES = ("nornflow.builtins", "nornflow.vars.processors")
+_NOTED: set[str] = set()
+
+
+def other_nornflow_processor(path: str) -> str | None:
+    """What nornflow does instead of NornFlow 1.0's processor ``path``, or None for any other class."""
+    module, _, name = path.rpartition(".")
+    if name not in OTHER_NORNFLOW_PROCESSORS:
+        return None
+    if not any(module == m or module.startswith(m + ".") for m in _OTHER_PROCESSOR_MODULES):
+        return None
+    return OTHER_NORNFLOW_PROCESSORS[name]
+
+
+def without_other_nornflow_processors(specs: list[ProcessorSpec]) -> list[ProcessorSpec]:
+    """``specs`` without NornFlow 1.0's own processors (nornflow has each built in); each left out
+    is noted once per process (INFO, shown with ``--debug``)."""
+    kept = []
+    for spec in specs:
+        instead = other_nornflow_processor(spec.class_)
+        if instead is None:
+            kept.append(spec)
+        elif spec.class_ not in _NOTED:
+            _NOTED.add(spec.class_)
+            log.info("processor %s (NornFlow 1.0's) is not needed and left out: %s", spec.class_, instead)
+    return kept
 
 
 class InventorySettings(BaseModel):
@@ -161,6 +201,11 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return [value]
         return [] if value is None else value
+
+    @field_validator("processors")
+    @classmethod
+    def _own_processors(cls, value: list[ProcessorSpec]) -> list[ProcessorSpec]:
+        return without_other_nornflow_processors(value)
 
     @field_validator("runner")
     @classmethod

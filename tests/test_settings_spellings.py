@@ -120,3 +120,63 @@ def test_the_cli_reads_nornflow_settings_before_settings_and_the_project(tmp_pat
     assert "workers: 2" in shown.output
     shown = runner.invoke(app, ["show", "settings", "-C", str(tmp_path)])
     assert "workers: 5" in shown.output
+
+
+class Counting:
+    """A Nornir processor counting the hosts it saw complete."""
+
+    seen: list[str] = []
+
+    def task_started(self, task): ...
+    def task_completed(self, task, result): ...
+    def task_instance_started(self, task, host): ...
+    def task_instance_completed(self, task, host, result):
+        Counting.seen.append(host.name)
+
+    def subtask_instance_started(self, task, host): ...
+    def subtask_instance_completed(self, task, host, result): ...
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "nornflow.builtins.DefaultNornFlowProcessor",
+        "nornflow.builtins.processors.DefaultNornFlowProcessor",
+        "nornflow.builtins.processors.default_processor.DefaultNornFlowProcessor",
+        "nornflow.builtins.processors.NornFlowHookProcessor",
+        "nornflow.vars.processors.NornFlowVariableProcessor",
+    ],
+)
+def test_nornflow_1s_own_processors_are_left_out_with_a_note(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, path: str
+) -> None:
+    import nornflow.settings as settings_mod
+
+    settings_mod._NOTED.discard(path)
+    text = f"processors:\n  - class: {path}\n    args: {{}}\n  - class: {__name__}.Counting\n"
+    with caplog.at_level(logging.INFO, logger="nornflow.settings"):
+        s = Settings.load(settings_file(tmp_path, text))
+    assert [p.class_ for p in s.processors] == [f"{__name__}.Counting"]
+    assert "NornFlow 1.0's" in caplog.text and "left out" in caplog.text
+
+
+def test_a_workflow_listing_only_the_default_processor_runs_with_nornflows_console(tmp_path: Path) -> None:
+    from nornflow.inventory import inventory_from_data
+
+    settings = Settings.load(settings_file(tmp_path, f"processors:\n  - class: {__name__}.Counting\n"))
+    nf = NornFlow(settings, inventory=inventory_from_data({"r1": {}, "r2": {}}))
+    Counting.seen = []
+    nf.run({"workflow": {"name": "w", "tasks": [{"name": "echo"}]}})
+    assert sorted(Counting.seen) == ["r1", "r2"]  # the project's processor
+    only_default = {"class": "nornflow.builtins.DefaultNornFlowProcessor", "args": {}}
+    prepared = nf.load_workflow({"workflow": {"name": "w", "processors": [only_default], "tasks": ["echo"]}})
+    assert prepared.processors == []  # as in NornFlow 1.0: the workflow's list replaces the project's
+    Counting.seen = []
+    assert nf.run(prepared).exit_code == 0 and Counting.seen == []
+
+
+def test_an_unknown_class_under_nornflow_builtins_is_still_an_error(tmp_path: Path) -> None:
+    path = settings_file(tmp_path, "processors:\n  - class: nornflow.builtins.NoSuchProcessor\n")
+    with pytest.raises(SettingsError) as info:
+        NornFlow(path)
+    assert info.value.key == "processors[0].class" and "cannot import" in info.value.message

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from nornflow.exceptions import WorkflowError
 from nornflow.models.runnable import _validation_error
 from nornflow.models.task import TaskModel
-from nornflow.settings import FailureStrategy, ProcessorSpec
+from nornflow.settings import FailureStrategy, ProcessorSpec, without_other_nornflow_processors
 
 __all__ = ["FailureStrategy", "WorkflowModel"]
 
@@ -29,6 +29,13 @@ class WorkflowModel(BaseModel):
     #: Nornir processors of this workflow's runs; ``None`` uses the project's (settings), ``[]`` none.
     processors: list[ProcessorSpec] | None = None
     tasks: list[TaskModel] = Field(min_length=1)
+
+    @field_validator("processors")
+    @classmethod
+    def _own_processors(cls, value: list[ProcessorSpec] | None) -> list[ProcessorSpec] | None:
+        """NornFlow 1.0's own processors are left out (``processors: [DefaultNornFlowProcessor]``
+        keeps nornflow's console, as it kept 1.0's)."""
+        return None if value is None else without_other_nornflow_processors(value)
 
     @classmethod
     def create(
