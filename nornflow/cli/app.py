@@ -8,6 +8,7 @@ local variables (they may hold device passwords).
 from __future__ import annotations
 
 import json
+import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -22,7 +23,7 @@ from rich.table import Table
 from nornflow._version import __version__
 from nornflow.cli.console import ConsoleReporter
 from nornflow.cli.masking import Masker, log_to_stderr
-from nornflow.exceptions import NornFlowError, WorkflowError
+from nornflow.exceptions import NornFlowError, UsageError, WorkflowError
 from nornflow.inventory.filters import parse_filters
 from nornflow.run.api import NornFlow
 from nornflow.secrets import SecretRegistry
@@ -59,15 +60,42 @@ def _parse_cli_value(text: str) -> Any:
         return text
 
 
+_NEXT_KEY = re.compile(r"\s*[A-Za-z_][\w.-]*\s*=")
+
+
+def _split_pairs(item: str) -> list[str]:
+    """``"a=1, b='x, y'"`` as ``["a=1", " b='x, y'"]``: NornFlow 1.0's several assignments in one
+    value. Only a comma outside quotes and brackets that is followed by ``key=`` separates two; any
+    other comma belongs to the value (``msg=a,b`` is one assignment)."""
+    parts: list[str] = []
+    depth, quote, start = 0, "", 0
+    for i, ch in enumerate(item):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth = max(0, depth - 1)
+        elif ch == "," and depth == 0 and _NEXT_KEY.match(item, i + 1):
+            parts.append(item[start:i])
+            start = i + 1
+    parts.append(item[start:])
+    return parts
+
+
 def parse_assignments(items: Sequence[str], what: str = "--vars") -> dict[str, Any]:
-    """Parse ``key=value`` pairs (values read as YAML scalars/lists, so ``n=3`` is an int)."""
+    """Parse ``key=value`` pairs (values read as YAML, so ``n=3`` is an int and ``'x'`` a string); one
+    item may hold several, NornFlow 1.0's way (``"a=1, b='two'"``)."""
     out: dict[str, Any] = {}
     for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise WorkflowError(f"{what} takes key=value, got {item!r}", key=what)
-        out[key] = _parse_cli_value(value)
+        for pair in _split_pairs(item):
+            key, sep, value = pair.partition("=")
+            key = key.strip()
+            if not sep or not key:
+                raise WorkflowError(f"{what} takes key=value, got {item!r}", key=what)
+            out[key] = _parse_cli_value(value.strip())
     return out
 
 
@@ -142,6 +170,19 @@ def _settings(project: Path | None, settings_file: Path | None) -> Settings:
     return Settings.load(found) if found else Settings(base_dir=Path.cwd())
 
 
+def _task_with_args(engine: NornFlow, target: str, args: dict[str, Any]) -> dict[str, Any]:
+    """The one-task workflow of ``nornflow run TASK --args k=v``; ``--args`` is a usage error (exit 2)
+    for a workflow, whose tasks take their args in the file."""
+    if engine.find_workflow(target) is not None:
+        raise UsageError(
+            f"--args gives the arguments of a task run by name; {target!r} is a workflow (its tasks take "
+            "their args in the workflow file; use --vars for variables)",
+            key="--args",
+        )
+    engine.catalog.get(target)  # an unknown task: the catalog's error, naming the closest task
+    return {"workflow": {"name": target, "tasks": [{"name": target, "args": args}]}}
+
+
 def _engine(
     project: Path | None, settings_file: Path | None, workers: int | None = None, tune_gc: bool = False
 ) -> NornFlow:
@@ -177,6 +218,9 @@ def init(
 def run(
     target: str = typer.Argument(..., help="A workflow (name or file) or a task name."),
     vars_: list[str] = typer.Option([], "--vars", "-e", help="Variable key=value (repeatable)."),
+    args_: list[str] = typer.Option(
+        [], "--args", "-a", help="Argument key=value of a task run by name (repeatable)."
+    ),
     filter_: list[str] = typer.Option(
         [], "--filter", "-f", help="Inventory filter key=value; commas or a repeated key mean any of."
     ),
@@ -200,9 +244,14 @@ def run(
         try:
             engine = _engine(project, settings_file, workers, tune_gc=True)  # a CLI run owns its process
             cli_vars = parse_assignments(vars_, "--vars")
+            task_args = parse_assignments(args_, "--args")
             filters = parse_filters(filter_)
             masker.learn_inventory(engine.inventory)
-            prepared = engine.load_workflow(target, vars=cli_vars)
+            if args_:
+                masker.learn(task_args)
+                prepared = engine.load_workflow(_task_with_args(engine, target, task_args), vars=cli_vars)
+            else:
+                prepared = engine.load_workflow(target, vars=cli_vars)
             masker.learn_vars(engine, prepared.model.vars, cli_vars, prepared.file)
             reporter = ConsoleReporter(
                 console, verbose=verbose, mask=masker.mask_value, learn=masker.learn_task

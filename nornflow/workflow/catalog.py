@@ -97,7 +97,7 @@ def _builtins() -> dict[str, TaskInfo]:
 
     return {
         name: TaskInfo.of(name, getattr(builtin, name), "nornflow (built-in)")
-        for name in ("echo", "set", "write_file")
+        for name in ("echo", "set", "write_file", "pause")
     }
 
 
