@@ -34,6 +34,7 @@ from nornflow.exceptions import SettingsError
 
 __all__ = [
     "OTHER_NORNFLOW_PROCESSORS",
+    "OTHER_SECTIONS",
     "OTHER_SPELLINGS",
     "SETTINGS_ENV",
     "SETTINGS_FILE",
@@ -65,6 +66,14 @@ OTHER_SPELLINGS: dict[str, str] = {
     "local_blueprints": "blueprint_dirs",
     "local_j2_filters": "j2_filter_dirs",
 }
+#: NornFlow 1.0's sections whose keys are nornflow settings of their own: section -> {its key ->
+#: nornflow's key}; ``None``: a key with no separate meaning in nornflow (a warning says what is done).
+OTHER_SECTIONS: dict[str, dict[str, str | None]] = {
+    "logger": {"directory": "log_dir", "level": "log_level"},
+    "redaction": {"enabled": "mask_secrets", "sensitive_names": "secret_names", "logs_enabled": None},
+}
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_WARNED: set[tuple[str | None, str]] = set()
 
 
 class FailureStrategy(StrEnum):
@@ -183,6 +192,14 @@ class Settings(BaseModel):
     #: Nornir processors of every run: ``{class: dotted.path.Processor, args: {...}}``.
     processors: list[ProcessorSpec] = Field(default_factory=list)
     workers: int = Field(default=20, ge=1, le=1024)
+    #: Mask secrets in console output, logs and JSON (``--show-secrets`` turns it off for one run).
+    mask_secrets: bool = True
+    #: Key names whose values are secrets too, besides nornflow's rule (``vendor_pin``).
+    secret_names: list[str] = Field(default_factory=list)
+    #: Write the log of every ``nornflow run`` to ``<log_dir>/<workflow>_<YYYYmmdd_HHMMSS>.log``.
+    log_dir: str | None = None
+    #: What the log file records: DEBUG, INFO (default), WARNING, ERROR or CRITICAL.
+    log_level: str = "INFO"
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
     source: str | None = Field(default=None, exclude=True)
     _spellings: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -206,6 +223,18 @@ class Settings(BaseModel):
     @classmethod
     def _own_processors(cls, value: list[ProcessorSpec]) -> list[ProcessorSpec]:
         return without_other_nornflow_processors(value)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().upper() in _LOG_LEVELS:
+            return value.strip().upper()
+        raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}, got {value!r}")
+
+    @field_validator("secret_names", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else [] if value is None else value
 
     @field_validator("runner")
     @classmethod
@@ -242,7 +271,7 @@ class Settings(BaseModel):
                 msg = _unknown_key_message(cls, parts[0] if parts else "")
             more = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
             raise SettingsError(
-                f"{msg}{more}", file=source, key=loc or None, line=_line(data, parts[0] if parts else None)
+                f"{msg}{more}", file=source, key=loc or None, line=_line(data, loc or None)
             ) from None
         settings._spellings = {key: spelled for key, spelled in written.items() if spelled != key}
         return settings
@@ -291,10 +320,14 @@ _INTERNAL_FIELDS = ("base_dir", "source")
 
 
 def _line(data: Any, key: str | None) -> int | None:
-    """The line of top-level ``key`` in a settings mapping loaded with positions, if known."""
+    """The line of ``key`` (``logger.level``: a key of a section) in a settings mapping loaded with
+    positions, if known."""
     if key is None or not hasattr(data, "key_position"):
         return None
-    pos = data.key_position(key)
+    section, _, sub = key.partition(".")
+    inner = data.get(section) if sub and section in OTHER_SECTIONS else None
+    pos = inner.key_position(sub.partition(".")[0]) if hasattr(inner, "key_position") else None
+    pos = pos or data.key_position(key) or data.key_position(section)
     return pos[0] if pos else None
 
 
@@ -304,28 +337,85 @@ def _unknown_key_message(cls: type[BaseModel], key: str) -> str:
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return (
         f"unknown key (valid keys: {', '.join(valid)}; NornFlow 1.0 spellings: "
-        f"{', '.join(OTHER_SPELLINGS)}){hint}"
+        f"{', '.join([*OTHER_SPELLINGS, *OTHER_SECTIONS])}){hint}"
     )
 
 
 def _canonical(data: Mapping[str, Any], source: str | None) -> tuple[dict[str, Any], dict[str, str]]:
-    """``data`` with NornFlow 1.0's spellings renamed to nornflow's keys, and, for every key, how the
-    file spelled it. Both spellings of one setting in the same file is an error naming both."""
+    """``data`` with NornFlow 1.0's spellings renamed to nornflow's keys (its ``logger`` and
+    ``redaction`` sections spread into nornflow's keys), and, for every key, how the file spelled it
+    (``logger.level``). Both spellings of one setting in the same file is an error naming both."""
     values: dict[str, Any] = {}
     written: dict[str, str] = {}
-    for key, value in data.items():
-        canonical = OTHER_SPELLINGS.get(key, key) if isinstance(key, str) else key
+
+    def put(canonical: Any, spelled: str, value: Any) -> None:
         if canonical in values:
-            first = written[canonical]
             raise SettingsError(
-                f"{first!r} and {key!r} are two spellings of the same setting ({canonical}); keep one",
+                f"{written[canonical]!r} and {spelled!r} are two spellings of the same setting "
+                f"({canonical}); keep one",
                 file=source,
-                key=str(key),
-                line=_line(data, key),
+                key=spelled,
+                line=_line(data, spelled),
             )
         values[canonical] = value
-        written[canonical] = key
+        written[canonical] = spelled
+
+    for key, value in data.items():
+        if isinstance(key, str) and key in OTHER_SECTIONS:
+            _section(key, value, put, data, source)
+        else:
+            put(OTHER_SPELLINGS.get(key, key) if isinstance(key, str) else key, str(key), value)
     return values, written
+
+
+def _section(section: str, value: Any, put: Any, data: Mapping[str, Any], source: str | None) -> None:
+    """Spread NornFlow 1.0's ``logger``/``redaction`` section into nornflow's keys."""
+    keys = OTHER_SECTIONS[section]
+    if value is None:
+        return
+    if not isinstance(value, Mapping):
+        raise SettingsError(
+            f"must be a mapping of {', '.join(keys)}, got {type(value).__name__}",
+            file=source,
+            key=section,
+            line=_line(data, section),
+        )
+    for sub, sub_value in value.items():
+        spelled = f"{section}.{sub}"
+        if sub not in keys:
+            raise SettingsError(
+                f"unknown key (valid keys of {section}: {', '.join(keys)})",
+                file=source,
+                key=spelled,
+                line=_line(data, spelled),
+            )
+        canonical = keys[sub]
+        if canonical is not None:
+            put(canonical, spelled, sub_value)
+    if section == "redaction" and "logs_enabled" in value:
+        _logs_enabled(value, data, source)
+
+
+def _logs_enabled(redaction: Mapping[str, Any], data: Mapping[str, Any], source: str | None) -> None:
+    """NornFlow 1.0's ``redaction.logs_enabled``: nornflow masks logs exactly as the console and the
+    JSON, so a value that differs from ``enabled`` cannot be honoured: a warning says so, once."""
+    logs, enabled = redaction["logs_enabled"], redaction.get("enabled", True)
+    if not isinstance(logs, bool):
+        raise SettingsError(
+            f"must be true or false, got {logs!r}",
+            file=source,
+            key="redaction.logs_enabled",
+            line=_line(data, "redaction.logs_enabled"),
+        )
+    if logs != enabled and (source, "redaction.logs_enabled") not in _WARNED:
+        _WARNED.add((source, "redaction.logs_enabled"))
+        log.warning(
+            "%s: redaction.logs_enabled: %s is not applied: nornflow masks secrets in logs exactly as on the "
+            "console and in --json (mask_secrets, here redaction.enabled: %s)",
+            source or "settings",
+            str(logs).lower(),
+            str(enabled).lower(),
+        )
 
 
 def settings_path(

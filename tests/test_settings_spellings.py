@@ -180,3 +180,115 @@ def test_an_unknown_class_under_nornflow_builtins_is_still_an_error(tmp_path: Pa
     with pytest.raises(SettingsError) as info:
         NornFlow(path)
     assert info.value.key == "processors[0].class" and "cannot import" in info.value.message
+
+
+def test_logger_and_redaction_sections_map_onto_nornflows_keys(tmp_path: Path) -> None:
+    path = settings_file(
+        tmp_path,
+        """\
+        logger:
+          directory: .nornflow/logs
+          level: debug
+        redaction:
+          enabled: false
+          sensitive_names: [zq_vendor_pin]
+        """,
+    )
+    s = Settings.load(path)
+    assert (s.log_dir, s.log_level, s.mask_secrets, s.secret_names) == (
+        ".nornflow/logs",
+        "DEBUG",
+        False,
+        ["zq_vendor_pin"],
+    )
+    assert s.spellings["log_level"] == "logger.level" and s.spellings["mask_secrets"] == "redaction.enabled"
+    defaults = Settings()
+    assert (defaults.log_dir, defaults.log_level, defaults.mask_secrets, defaults.secret_names) == (
+        None,
+        "INFO",
+        True,
+        [],
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "line", "message"),
+    [
+        ("logger:\n  directory: logs\n  level: LOUD\n", "logger.level", 3, "must be one of DEBUG"),
+        ("logger:\n  file: x.log\n", "logger.file", 2, "valid keys of logger: directory, level"),
+        ("redaction: true\n", "redaction", 1, "must be a mapping"),
+        ("log_dir: a\nlogger: {directory: b}\n", "logger.directory", 2, "'log_dir' and 'logger.directory'"),
+        ("redaction:\n  logs_enabled: sometimes\n", "redaction.logs_enabled", 2, "true or false"),
+    ],
+)
+def test_section_errors_name_the_key_and_line(
+    tmp_path: Path, text: str, key: str, line: int, message: str
+) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.load(settings_file(tmp_path, text))
+    assert (info.value.key, info.value.line) == (key, line) and message in info.value.message
+
+
+def test_logs_enabled_that_differs_warns_once_what_is_done(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = settings_file(tmp_path, "redaction:\n  enabled: true\n  logs_enabled: false\n")
+    with caplog.at_level(logging.WARNING, logger="nornflow.settings"):
+        Settings.load(path)
+        Settings.load(path)
+    assert caplog.text.count("redaction.logs_enabled: false is not applied") == 1
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="nornflow.settings"):
+        Settings.load(
+            settings_file(tmp_path, "redaction: {enabled: false, logs_enabled: false}\n", "same.yaml")
+        )
+    assert caplog.text == ""  # the same choice: nothing to say
+
+
+def test_secret_names_add_to_nornflows_rule() -> None:
+    from nornflow.secrets import add_secret_names, is_secret_key, mask_data
+
+    assert not is_secret_key("zq_vendor_pin")
+    add_secret_names(["zq_vendor_pin", "  "])
+    assert [
+        is_secret_key(k) for k in ("zq_vendor_pin", "Site-ZQ-Vendor.PIN", "zq_vendor_pinned", "password")
+    ] == [
+        True,
+        True,
+        False,
+        True,
+    ]
+    assert mask_data({"a": {"my_zq_vendor_pin": "1234", "b": 1}}) == {
+        "a": {"my_zq_vendor_pin": "********", "b": 1}
+    }
+
+
+def test_cli_writes_the_run_log_masked_and_honours_mask_secrets(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from nornflow.cli.app import app
+
+    (tmp_path / "inventory").mkdir()
+    (tmp_path / "inventory/hosts.yaml").write_text(
+        "r1: {password: s3cr3t-pw, data: {zq_token_x: 9}}\nr2: {}\n"
+    )
+    (tmp_path / "workflows").mkdir()
+    (tmp_path / "workflows/w.yaml").write_text(
+        "workflow:\n  tasks:\n    - name: echo\n      args: {msg: 'pw {{ host.password }}'}\n"
+        "    - name: echo\n      args: {msg: '{{ nope }}'}\n      if: \"host.name == 'r2'\"\n"
+    )
+    settings_file(
+        tmp_path, "logger: {directory: logs, level: INFO}\nredaction: {sensitive_names: [zq_token_x]}\n"
+    )
+    runner = CliRunner()
+    result = runner.invoke(app, ["run", "w", "-C", str(tmp_path)])
+    assert result.exit_code == 1
+    [log_file] = (tmp_path / "logs").glob("w_*.log")
+    text = log_file.read_text()
+    assert "INFO nornflow.run: run w on 2 host(s)" in text
+    assert "ERROR nornflow.run: task echo, host r2" in text and "'nope' is undefined" in text
+    assert "exit code 1" in text and "s3cr3t-pw" not in text
+    assert "s3cr3t-pw" not in result.output
+    settings_file(tmp_path, "redaction: {enabled: false}\n")
+    shown = runner.invoke(app, ["run", "w", "-C", str(tmp_path), "--json"])
+    assert "secrets are not masked" in shown.stderr and "pw s3cr3t-pw" in shown.stdout

@@ -7,6 +7,7 @@ local variables (they may hold device passwords).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
@@ -22,6 +23,7 @@ from rich.table import Table
 
 from nornflow._version import __version__
 from nornflow.cli.console import ConsoleReporter
+from nornflow.cli.logfile import RunLog, log_to_file
 from nornflow.cli.masking import Masker, log_to_stderr
 from nornflow.exceptions import NornFlowError, UsageError, WorkflowError
 from nornflow.inventory.filters import parse_filters
@@ -240,9 +242,17 @@ def run(
     """Run a workflow (or a single task) and print a recap; exit 1 if any host failed."""
     console = Console(stderr=json_out, highlight=False, soft_wrap=True)
     masker = Masker(SecretRegistry(), not show_secrets)
-    with log_to_stderr(debug, masker):
+    run_log = RunLog()
+    with log_to_stderr(debug, masker), contextlib.ExitStack() as stack:
         try:
             engine = _engine(project, settings_file, workers, tune_gc=True)  # a CLI run owns its process
+            if masker.enabled and not engine.settings.mask_secrets:
+                masker.enabled = False
+                _err_console().print(
+                    "[yellow]warning:[/] secrets are not masked in output, logs or JSON "
+                    f"(mask_secrets: false in {escape(engine.settings.source or 'the settings')})"
+                )
+            run_log = stack.enter_context(log_to_file(engine.settings, target, masker))
             cli_vars = parse_assignments(vars_, "--vars")
             task_args = parse_assignments(args_, "--args")
             filters = parse_filters(filter_)
@@ -256,6 +266,7 @@ def run(
             reporter = ConsoleReporter(
                 console, verbose=verbose, mask=masker.mask_value, learn=masker.learn_task
             )
+            run_log.started(target, len(engine.inventory.hosts))
             result = engine.run(
                 prepared,
                 vars=cli_vars,
@@ -265,14 +276,18 @@ def run(
                 reporter=reporter,
                 allow_empty=allow_empty,
             )
+            run_log.finished(result)
         except NornFlowError as exc:
+            run_log.failed(exc)
             raise _fail(exc, debug, masker.mask_text) from None
         except typer.Exit:
             raise
         except KeyboardInterrupt:
+            run_log.failed(KeyboardInterrupt("aborted"))
             _err_console().print("[bold yellow]aborted[/]")
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except Exception as exc:
+            run_log.failed(exc)
             raise _fail(exc, debug, masker.mask_text) from None
     if json_out:
         # a value reaches another task's results only through a variable: knowing the secrets among

@@ -28,6 +28,7 @@ from nornflow.run.prepare import PreparedWorkflow, prepare
 from nornflow.run.processors import load_processor_class, make_processors
 from nornflow.run.reporter import Reporter
 from nornflow.run.results import WorkflowResult
+from nornflow.secrets import add_secret_names
 from nornflow.settings import FailureStrategy, Settings, settings_path
 from nornflow.vars import domain_of, env_vars, static_layers, vars_file
 from nornflow.workflow.blueprints import BlueprintCatalog, LoadContext, find_below
@@ -78,6 +79,7 @@ class NornFlow:
             )
             for n, spec in enumerate(self.settings.processors)
         ]
+        add_secret_names(self.settings.secret_names)
         load_hook_dirs(self.settings.resolve(d) for d in self.settings.hook_dirs)
         load_j2_filter_dirs(self.settings.resolve(d) for d in self.settings.j2_filter_dirs)
         filters_mod.load_filter_dirs(self.settings.resolve(d) for d in self.settings.filter_dirs)
