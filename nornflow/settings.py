@@ -40,6 +40,7 @@ __all__ = [
     "SETTINGS_FILE",
     "FailureStrategy",
     "InventorySettings",
+    "PackageSpec",
     "ProcessorSpec",
     "Settings",
     "find_settings",
@@ -144,6 +145,38 @@ def without_other_nornflow_processors(specs: list[ProcessorSpec]) -> list[Proces
     return kept
 
 
+class PackageSpec(BaseModel):
+    """An installed package whose resources load with the project's (:mod:`nornflow.packages`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    #: the kinds of resources taken from it (``tasks``, ``hooks``, ...); None: every kind it has
+    include: list[str] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _importable(cls, value: str) -> str:
+        value = value.strip()
+        if not all(part.isidentifier() for part in value.split(".")):
+            raise ValueError(f"must be an importable package name such as 'nornflow_acme', got {value!r}")
+        return value
+
+    @field_validator("include")
+    @classmethod
+    def _kinds(cls, value: list[str] | None) -> list[str] | None:
+        from nornflow.packages import RESOURCE_KINDS
+
+        if value is None:
+            return None
+        if not value:
+            raise ValueError(f"must name at least one of {', '.join(RESOURCE_KINDS)} (or leave include out)")
+        unknown = [k for k in value if k not in RESOURCE_KINDS]
+        if unknown:
+            raise ValueError(f"unknown resource kind {unknown[0]!r} (kinds: {', '.join(RESOURCE_KINDS)})")
+        return list(dict.fromkeys(value))
+
+
 class InventorySettings(BaseModel):
     """An inventory without a Nornir config file: YAML files, or hosts/groups/defaults inline."""
 
@@ -200,6 +233,8 @@ class Settings(BaseModel):
     log_dir: str | None = None
     #: What the log file records: DEBUG, INFO (default), WARNING, ERROR or CRITICAL.
     log_level: str = "INFO"
+    #: Installed packages whose tasks, hooks, filters, blueprints and workflows load with the project's.
+    packages: list[PackageSpec] = Field(default_factory=list)
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
     source: str | None = Field(default=None, exclude=True)
     _spellings: dict[str, str] = PrivateAttr(default_factory=dict)
@@ -230,6 +265,15 @@ class Settings(BaseModel):
         if isinstance(value, str) and value.strip().upper() in _LOG_LEVELS:
             return value.strip().upper()
         raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}, got {value!r}")
+
+    @field_validator("packages")
+    @classmethod
+    def _one_each(cls, value: list[PackageSpec]) -> list[PackageSpec]:
+        names = [p.name for p in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"package {twice[0]!r} is listed twice")
+        return value
 
     @field_validator("secret_names", mode="before")
     @classmethod
@@ -299,6 +343,22 @@ class Settings(BaseModel):
         if data is None:
             data = {}
         return cls.from_mapping(data, base_dir=path.resolve().parent, source=str(path))
+
+    def with_packages(self) -> Self:
+        """These settings with the resource folders of ``packages`` added after the project's own
+        (imports the packages; unchanged without any)."""
+        if not self.packages:
+            return self
+        from nornflow.packages import SETTINGS_KEYS, package_dirs
+
+        extra: dict[str, list[str]] = {}
+        for found in package_dirs(self.packages, source=self.source):
+            key = SETTINGS_KEYS.get(found.kind)
+            if key is not None:
+                extra.setdefault(key, []).append(str(found.path))
+        twin = self.model_copy(update={key: [*getattr(self, key), *dirs] for key, dirs in extra.items()})
+        twin._spellings = dict(self._spellings)
+        return twin
 
     def resolve(self, value: str | Path) -> Path:
         """A path from the settings, made absolute against the project directory."""

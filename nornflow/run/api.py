@@ -63,6 +63,7 @@ class NornFlow:
         else:
             path = settings_path(settings)  # $NORNFLOW_SETTINGS first, as in NornFlow 1.0
             self.settings = Settings.load(path) if path is not None else Settings(base_dir=Path.cwd())
+        self.settings = self.settings.with_packages()  # packages' folders after the project's own
         self.workers = workers if workers is not None else self.settings.workers
         if self.workers < 1:
             raise SettingsError(f"workers must be >= 1, got {self.workers}", key="workers")
