@@ -246,21 +246,17 @@ def test_logs_enabled_that_differs_warns_once_what_is_done(
 
 
 def test_secret_names_add_to_nornflows_rule() -> None:
+    import uuid
+
     from nornflow.secrets import add_secret_names, is_secret_key, mask_data
 
-    assert not is_secret_key("zq_vendor_pin")
-    add_secret_names(["zq_vendor_pin", "  "])
-    assert [
-        is_secret_key(k) for k in ("zq_vendor_pin", "Site-ZQ-Vendor.PIN", "zq_vendor_pinned", "password")
-    ] == [
-        True,
-        True,
-        False,
-        True,
-    ]
-    assert mask_data({"a": {"my_zq_vendor_pin": "1234", "b": 1}}) == {
-        "a": {"my_zq_vendor_pin": "********", "b": 1}
-    }
+    word = f"zq{uuid.uuid4().hex[:8]}"  # names are process-wide: one no other test adds
+    name = f"{word}_pin"
+    assert not is_secret_key(name)
+    add_secret_names([name, "  "])
+    checked = [name, f"Site-{word.upper()}.PIN", f"{name}ned", "password"]
+    assert [is_secret_key(k) for k in checked] == [True, True, False, True]
+    assert mask_data({"a": {f"my_{name}": "1234", "b": 1}}) == {"a": {f"my_{name}": "********", "b": 1}}
 
 
 def test_cli_writes_the_run_log_masked_and_honours_mask_secrets(tmp_path: Path) -> None:
