@@ -20,6 +20,7 @@ __all__ = [
     "InventoryError",
     "NoHostsMatchedError",
     "NornFlowError",
+    "RunInProgressError",
     "RunInterrupted",
     "SettingsError",
     "TaskError",
@@ -209,6 +210,13 @@ class NoHostsMatchedError(FilterError):
 class FilterImportError(NornFlowError):
     """A module in the project's filter dirs (Jinja2 or inventory filters) fails to import, or two of
     its modules define a filter of the same name."""
+
+
+class RunInProgressError(NornFlowError):
+    """A run was asked of a workflow that is already running (the same prepared task models): prepare
+    it again (``NornFlow.load_workflow``) for a second, independent run."""
+
+    exit_code = 2
 
 
 class RunInterrupted(NornFlowError):

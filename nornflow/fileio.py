@@ -1,14 +1,35 @@
-"""Atomic file writes, so a crash or a full disk never leaves a half-written output or config file."""
+"""Atomic file writes, so a crash or a full disk never leaves a half-written output or config file, and
+a path lock, so read-modify-write updates (appends) from many threads or processes lose nothing."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import os
 import stat
 import tempfile
+import threading
+import weakref
 from pathlib import Path
+from types import TracebackType
 
-__all__ = ["atomic_write"]
+try:
+    import fcntl
+except ImportError:  # Windows: threads are still serialised, other processes are not (see PathLock)
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["PathLock", "atomic_write", "lock_file_for"]
+
+logger = logging.getLogger(__name__)
+
+# One lock per real path, shared by every thread of the process. Weak values: a lock lives only while
+# some thread holds or waits for it, so a run writing 100,000 files does not keep 100,000 locks.
+_THREAD_LOCKS: weakref.WeakValueDictionary[str, threading.Lock] = weakref.WeakValueDictionary()
+_THREAD_LOCKS_GUARD = threading.Lock()
+# errnos meaning "this file system cannot flock": degrade to thread-only locking with a warning.
+_NO_FLOCK = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)}
+_warned_degraded: set[str] = set()
 
 
 def atomic_write(
@@ -83,3 +104,106 @@ def _current_umask() -> int | None:
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def lock_file_for(path: str | Path) -> Path:
+    """The sidecar lock file of ``path``: ``.NAME.lock`` beside the real file (symlinks resolved)."""
+    target = Path(os.path.realpath(path))
+    return target.with_name(f".{target.name}.lock")
+
+
+class PathLock:
+    """An exclusive lock on one file path, held across a read-modify-write of that file.
+
+    Threads of this process are serialised by a per-path :class:`threading.Lock`; with
+    ``across_processes`` other processes (a sharded run, two ``nornflow run``) are serialised too, by an
+    advisory ``flock`` on the sidecar file :func:`lock_file_for` (the target itself cannot be locked: it
+    is replaced by a rename, so a waiter would lock the old inode while a newcomer locks the new one).
+    The sidecar is created on first use and never removed: unlinking it would let a newcomer lock a
+    fresh file while a waiter still holds the old one. Where ``flock`` is unavailable (Windows, a file
+    system without locks) only threads are serialised, and a warning says so once per process.
+    Every process appending to the file must use this lock; it is advisory.
+    """
+
+    def __init__(self, path: str | Path, *, across_processes: bool = True) -> None:
+        #: The real path (symlinks resolved, as :func:`atomic_write` follows them).
+        self.target = Path(os.path.realpath(path))
+        self.across_processes = across_processes
+        self._thread_lock: threading.Lock | None = None
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Block until this thread holds the path; an OSError (cannot create the sidecar) propagates."""
+        key = str(self.target)
+        with _THREAD_LOCKS_GUARD:
+            lock = _THREAD_LOCKS.get(key)
+            if lock is None:
+                lock = _THREAD_LOCKS[key] = threading.Lock()
+        lock.acquire()
+        self._thread_lock = lock  # the strong reference that keeps the weak entry alive while held
+        if not self.across_processes:
+            return
+        try:
+            self._fd = _flock(self.target)
+        except BaseException:
+            self._thread_lock = None
+            lock.release()
+            raise
+
+    def release(self) -> None:
+        """Release the process lock (closing the sidecar releases the flock), then the thread lock."""
+        fd, self._fd = self._fd, None
+        lock, self._thread_lock = self._thread_lock, None
+        try:
+            if fd is not None:
+                os.close(fd)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def __enter__(self) -> Path:
+        self.acquire()
+        return self.target
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()
+
+
+def _flock(target: Path) -> int | None:
+    """Open the sidecar of ``target`` and block on an exclusive flock; the fd, or None if degraded."""
+    if fcntl is None:
+        _warn_degraded("this platform has no fcntl")
+        return None
+    sidecar = lock_file_for(target)
+    sidecar.parent.mkdir(parents=True, exist_ok=True)
+    # Read-only is enough for flock, so a sidecar another user created (0644) still locks; no
+    # O_TRUNC, and O_NOFOLLOW so a planted symlink cannot make us create a file elsewhere.
+    flags = os.O_RDONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(sidecar, flags, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # EINTR is retried by Python (PEP 475)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in _NO_FLOCK:
+            _warn_degraded(f"the file system of {target.parent} cannot lock files ({exc.strerror})")
+            return None
+        raise
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _warn_degraded(reason: str) -> None:
+    """Say once per process and reason that appends from other processes are not serialised."""
+    with _THREAD_LOCKS_GUARD:
+        if reason in _warned_degraded:
+            return
+        _warned_degraded.add(reason)
+    logger.warning(
+        "%s: appends to one file are serialised between the threads of this process only; "
+        "do not append to the same file from two nornflow processes at once",
+        reason,
+    )

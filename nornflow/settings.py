@@ -45,6 +45,7 @@ __all__ = [
     "Settings",
     "find_settings",
     "other_nornflow_processor",
+    "runner_class",
     "runner_plugins",
     "settings_path",
     "without_other_nornflow_processors",
@@ -301,6 +302,23 @@ class Settings(BaseModel):
         key as written and the file."""
         if not isinstance(data, Mapping):
             raise SettingsError(f"settings must be a mapping, got {type(data).__name__}", file=source)
+        # Checked before ``cls(**data)``: a non-string key would be a TypeError there, and a key naming
+        # an internal field would collide with the keyword argument (or silently move the project).
+        for key in data:
+            if not isinstance(key, str):
+                raise SettingsError(
+                    f"keys must be strings, got {type(key).__name__} {key!r}",
+                    file=source,
+                    key=str(key),
+                    line=_key_line(data, key),
+                )
+            if key in _INTERNAL_FIELDS:
+                raise SettingsError(
+                    f"unknown key (valid keys: {cls._valid_keys()})",
+                    file=source,
+                    key=key,
+                    line=_key_line(data, key),
+                )
         values, written = _canonical(data, source)
         try:
             settings = cls(**values, base_dir=base_dir, source=source)
@@ -326,13 +344,18 @@ class Settings(BaseModel):
         return dict(self._spellings)
 
     @classmethod
+    def _valid_keys(cls) -> str:
+        """The keys a settings file may hold, for error messages."""
+        return ", ".join(k for k in cls.model_fields if k not in _INTERNAL_FIELDS)
+
+    @classmethod
     def load(cls, path: str | Path) -> Self:
         """Read and validate a settings file."""
         from nornflow.exceptions import YAMLLoadError
         from nornflow.yamlio import load_yaml_file
 
         path = Path(path)
-        if not path.is_file():
+        if not _is_settings_file(path):
             raise SettingsError(
                 "settings file not found (run `nornflow init` to create a project)", file=str(path)
             )
@@ -374,9 +397,6 @@ class Settings(BaseModel):
         if self.spellings:
             data["spelled_as"] = dict(self.spellings)
         return data
-
-
-_INTERNAL_FIELDS = ("base_dir", "source")
 
 
 def _line(data: Any, key: str | None) -> int | None:
@@ -500,14 +520,29 @@ def settings_path(
     return Path(default) if default is not None else None
 
 
-def runner_plugins() -> dict[str, type]:
-    """Every Nornir runner plugin, by name: Nornir's own, nornflow's ``work_queue``, and any installed
-    package's (entry points ``nornir.plugins.runners``); registered once per process."""
+def runner_plugins() -> dict[str, Any]:
+    """Every Nornir runner plugin, by name: those installed packages declare (entry points
+    ``nornir.plugins.runners``: Nornir's ``threaded`` and ``serial``, nornflow's ``work_queue``, any
+    third party's), and those registered in code with ``RunnersPluginRegister.register``.
+
+    Values are entry points or classes (:func:`runner_class` loads them). Nornir's registers share one
+    dict across plugin kinds, so registered names count only for runner-like classes (with ``run``).
+    """
+    from importlib import metadata
+
     from nornir.core.plugins.runners import RunnersPluginRegister
 
-    if not RunnersPluginRegister.available:
-        RunnersPluginRegister.auto_register()
-    return dict(RunnersPluginRegister.available)
+    found: dict[str, Any] = {ep.name: ep for ep in metadata.entry_points(group="nornir.plugins.runners")}
+    for name, plugin in RunnersPluginRegister.available.items():
+        if name not in found and isinstance(plugin, type) and callable(getattr(plugin, "run", None)):
+            found[name] = plugin
+    return found
+
+
+def runner_class(name: str) -> type:
+    """The runner plugin class registered as ``name`` (see :func:`runner_plugins`)."""
+    plugin = runner_plugins()[name]
+    return plugin if isinstance(plugin, type) else plugin.load()  # type: ignore[no-any-return]
 
 
 def find_settings(start: str | Path | None = None) -> Path | None:
@@ -515,6 +550,27 @@ def find_settings(start: str | Path | None = None) -> Path | None:
     here = Path(start or Path.cwd()).resolve()
     for directory in (here, *here.parents):
         candidate = directory / SETTINGS_FILE
-        if candidate.is_file():
+        if _is_settings_file(candidate):
             return candidate
     return None
+
+
+#: Fields set by the loader (where the file is), never by a key in the file.
+_INTERNAL_FIELDS = frozenset({"base_dir", "source"})
+
+
+def _key_line(data: Mapping[Any, Any], key: Any) -> int | None:
+    """The line of ``key`` in the YAML file ``data`` came from, if known."""
+    position = data.key_position(key) if hasattr(data, "key_position") else None
+    return position[0] if position else None
+
+
+def _is_settings_file(path: Path) -> bool:
+    """``path.is_file()``, but a path the OS refuses to look up (a name too long, an unreadable
+    directory) is a SettingsError naming it instead of an OSError escaping as an internal error."""
+    try:
+        return path.is_file()
+    except OSError as exc:
+        raise SettingsError(
+            f"cannot look up the settings file: {exc.strerror or exc}", file=str(path)
+        ) from exc

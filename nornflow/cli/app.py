@@ -160,12 +160,23 @@ def _settings(project: Path | None, settings_file: Path | None) -> Settings:
     if path is not None:
         return Settings.load(path)
     if project is not None:
-        path = project / "nornflow.yaml"
-        if path.is_file():
-            return Settings.load(path)
-        if not project.is_dir():
-            from nornflow.exceptions import SettingsError
+        from nornflow.exceptions import SettingsError
 
+        path = project / "nornflow.yaml"
+        try:
+            if path.is_file():
+                return Settings.load(path)
+            found = project.is_dir()
+        except OSError as exc:  # a name the OS refuses to look up (too long, ...)
+            shown = (
+                str(project)
+                if len(str(project)) <= 80
+                else f"{str(project)[:60]}... ({len(str(project))} chars)"
+            )
+            raise SettingsError(
+                f"project directory cannot be looked up: {exc.strerror or exc}", file=shown
+            ) from None
+        if not found:
             raise SettingsError("project directory not found", file=str(project))
         return Settings(base_dir=project.resolve())
     found = find_settings()

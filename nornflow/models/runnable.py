@@ -46,6 +46,8 @@ class RunnableModel(BaseModel):
     _hooks_validated: bool = PrivateAttr(default=False)
     _dispatcher: Any = PrivateAttr(default=None)
     _setup: TaskSetup | None = PrivateAttr(default=None)
+    #: True while a run uses this model (its task runs are keyed on it: one run at a time)
+    _in_run: bool = PrivateAttr(default=False)
     _file: str | None = PrivateAttr(default=None)
     _line: int | None = PrivateAttr(default=None)
     #: for a model from a blueprint: how the blueprint was included (``NornFlowError.origin``)

@@ -33,6 +33,7 @@ from nornflow.settings import FailureStrategy, Settings, settings_path
 from nornflow.vars import domain_of, env_vars, static_layers, vars_file
 from nornflow.workflow.blueprints import BlueprintCatalog, LoadContext, find_below
 from nornflow.workflow.catalog import TaskCatalog
+from nornflow.workflow.loader import safe_workflow_lookup
 
 __all__ = ["GC_TUNING_HOSTS", "NornFlow"]
 
@@ -68,6 +69,7 @@ class NornFlow:
         if self.workers < 1:
             raise SettingsError(f"workers must be >= 1, got {self.workers}", key="workers")
         self.tune_gc = tune_gc
+        self._gc_tuned = False
         self._environ = environ
         self._config: Config | None = nornir.config if nornir is not None else None
         self._inventory = inventory if inventory is not None else (nornir.inventory if nornir else None)
@@ -94,10 +96,11 @@ class NornFlow:
         """The inventory (loaded once, on first use)."""
         if self._inventory is None:
             self._inventory = self._load_inventory()
-            if self.tune_gc and len(self._inventory.hosts) >= GC_TUNING_HOSTS:
-                # what was just built lives as long as the run: keep the GC from rescanning it
-                gc.collect()
-                gc.freeze()
+        if self.tune_gc and not self._gc_tuned and len(self._inventory.hosts) >= GC_TUNING_HOSTS:
+            # the inventory lives as long as the runs: keep the GC from rescanning it on every pass
+            self._gc_tuned = True
+            gc.collect()
+            gc.freeze()
         return self._inventory
 
     def _load_inventory(self) -> Inventory:
@@ -143,6 +146,7 @@ class NornFlow:
 
     # -- workflows ---------------------------------------------------------------------------------
 
+    @safe_workflow_lookup
     def find_workflow(self, name: str) -> Path | None:
         """Resolve a workflow reference: a path, or a name in the workflow dirs (with/without .yaml),
         at their top or in a domain folder below (``daily`` for ``workflows/backup/daily.yaml``; a

@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nornflow._hotpath import FAILED, NOT_RUN, SKIPPED
+from nornflow.exceptions import RunInProgressError
 from nornflow.run.executor import Executor, RunControl, RunPlan
-from nornflow.run.prepare import PreparedWorkflow
+from nornflow.run.prepare import PreparedTask, PreparedWorkflow
 from nornflow.run.reporter import Reporter
 from nornflow.run.results import TaskResult, WorkflowResult
 from nornflow.settings import FailureStrategy
@@ -68,41 +69,83 @@ def run_workflow(
     )
     result = WorkflowResult(workflow=wf.name, hosts=names, dry_run=dry_run, failure_strategy=strategy.value)
     failed_before: set[str] = set()
-    executor.start(RunPlan(prepared, names, static_vars, dry_run, workers, control))
-    reporter.workflow_started(wf, names)
-    started = time.perf_counter()
-    try:
-        with _sigint_stops(state, reporter, enabled=handle_sigint):
-            for task_index, task in enumerate(prepared.tasks):
-                tr = TaskResult(task.name, task_index, names, index)
-                tr.print_output = task.print_output
-                result.tasks.append(tr)
-                if state.stop.is_set():
-                    reason = "run interrupted" if state.interrupted else "run stopped (fail-fast)"
-                    for i in range(len(names)):
-                        tr.skip_reasons[i] = reason
-                    continue
-                positions = _active(tr, failed_before, strategy)
-                active = len(names) if positions is None else len(positions)
-                reporter.task_started(task.model, task_index, active)
-                reporter.task_running(task.model, tr)
-                executor.run_task(task_index, tr, positions)
-                if NOT_RUN in tr.codes:
-                    reason = "run interrupted" if state.interrupted else "run stopped before this host"
-                    for i, code in enumerate(tr.codes):
-                        if code == NOT_RUN:
-                            tr.skip_reasons.setdefault(i, reason)
-                if FAILED in tr.codes:
-                    failed_before.update(names[i] for i, code in enumerate(tr.codes) if code == FAILED)
-                reporter.task_completed(task.model, tr)
-    finally:
-        result.variables = executor.variables()
-        executor.close()
+    with _exclusive(prepared):
+        executor.start(RunPlan(prepared, names, static_vars, dry_run, workers, control))
+        reporter.workflow_started(wf, names)
+        started = time.perf_counter()
+        try:
+            with _sigint_stops(state, reporter, enabled=handle_sigint):
+                for task_index, task in enumerate(prepared.tasks):
+                    tr = TaskResult(task.name, task_index, names, index)
+                    tr.print_output = task.print_output
+                    result.tasks.append(tr)
+                    _run_task(task_index, task, tr, executor, state, strategy, reporter, failed_before)
+        finally:
+            result.variables = executor.variables()
+            executor.close()
     result.duration = time.perf_counter() - started
     result.interrupted = state.interrupted
     result.stopped = state.stopped
     reporter.workflow_completed(result)
     return result
+
+
+def _run_task(
+    task_index: int,
+    task: PreparedTask,
+    tr: TaskResult,
+    executor: Executor,
+    state: RunState,
+    strategy: FailureStrategy,
+    reporter: Reporter,
+    failed_before: set[str],
+) -> None:
+    """One task: its active hosts by the strategy, the executor's fan-out, what was never started."""
+    names = tr.hosts
+    if state.stop.is_set():
+        reason = "run interrupted" if state.interrupted else "run stopped (fail-fast)"
+        for i in range(len(names)):
+            tr.skip_reasons[i] = reason
+        return
+    positions = _active(tr, failed_before, strategy)
+    reporter.task_started(task.model, task_index, len(names) if positions is None else len(positions))
+    reporter.task_running(task.model, tr)
+    executor.run_task(task_index, tr, positions)
+    if NOT_RUN in tr.codes:
+        reason = "run interrupted" if state.interrupted else "run stopped before this host"
+        for i, code in enumerate(tr.codes):
+            if code == NOT_RUN:
+                tr.skip_reasons.setdefault(i, reason)
+    if FAILED in tr.codes:
+        failed_before.update(names[i] for i, code in enumerate(tr.codes) if code == FAILED)
+    reporter.task_completed(task.model, tr)
+
+
+#: Guards the "in a run" marks of task models (the marks themselves live on the models).
+_CLAIMS = threading.Lock()
+
+
+@contextlib.contextmanager
+def _exclusive(prepared: PreparedWorkflow) -> Iterator[None]:
+    """Mark the workflow's task models as running for the run's length; a second, overlapping run
+    of the same models is refused (their task runs, and so their run-once claims, are keyed on
+    them), never run with claims it would share."""
+    models = [task.model for task in prepared.tasks]
+    with _CLAIMS:
+        if any(m._in_run for m in models):
+            raise RunInProgressError(
+                f"workflow {prepared.model.name!r} is already running; prepare it again "
+                "(NornFlow.load_workflow) for a second, independent run",
+                file=prepared.file,
+            )
+        for m in models:
+            m._in_run = True
+    try:
+        yield
+    finally:
+        with _CLAIMS:
+            for m in models:
+                m._in_run = False
 
 
 def _active(tr: TaskResult, failed_before: set[str], strategy: FailureStrategy) -> list[int] | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import inspect
 import threading
 import time
 import traceback
@@ -34,7 +35,7 @@ from nornflow.run.prepare import PreparedTask, PreparedWorkflow
 from nornflow.run.processors import GuardedProcessors
 from nornflow.run.results import ErrorInfo, TaskResult
 from nornflow.run.runners import WorkQueueRunner
-from nornflow.settings import runner_plugins
+from nornflow.settings import runner_class
 from nornflow.templating import TemplateError
 from nornflow.vars import VarsManager
 
@@ -200,14 +201,10 @@ class LocalExecutor:
         if self.runner_name == "work_queue":
             options.setdefault("num_workers", plan.workers)
             return WorkQueueRunner(stop_event=plan.control.stop, **options)
-        cls = runner_plugins()[self.runner_name]
-        try:
-            import inspect
-
+        cls = runner_class(self.runner_name)
+        with contextlib.suppress(TypeError, ValueError):  # a signature Python cannot inspect
             if "num_workers" in inspect.signature(cls).parameters:
                 options.setdefault("num_workers", plan.workers)
-        except (TypeError, ValueError):
-            pass
         return cls(**options)
 
     def variables(self) -> dict[str, dict[str, Any]]:

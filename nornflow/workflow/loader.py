@@ -8,16 +8,21 @@ the workflow as expanded, each task keeping the file and line it was written at.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from nornflow.exceptions import WorkflowError
 from nornflow.models.workflow import WorkflowModel
 from nornflow.workflow.blueprints import LoadContext, expand_tasks, render_load_time_hooks
 from nornflow.yamlio import load_yaml_file, position_of
 
-__all__ = ["load_workflow_file", "workflow_from_mapping"]
+__all__ = ["load_workflow_file", "safe_workflow_lookup", "workflow_from_mapping"]
+
+_Lookup = TypeVar("_Lookup", bound=Callable[..., Path | None])
+#: How much of an over-long workflow reference an error message shows.
+_SHOWN_CHARS = 60
 
 
 def workflow_from_mapping(
@@ -79,3 +84,30 @@ def load_workflow_file(path: str | Path, *, context: LoadContext | None = None) 
     """Read a workflow YAML file; every error names the file (and line where known)."""
     data = load_yaml_file(path)
     return workflow_from_mapping(data, file=str(path), context=context)
+
+
+def safe_workflow_lookup(find: _Lookup) -> _Lookup:
+    """Decorate a ``find(self, ref)`` workflow lookup so that an OSError from probing the file system
+    (a name or path too long for it, an unreadable directory) is a WorkflowError naming the reference.
+
+    ``Path.is_file()`` returns False only for "not there"; any other OSError would escape the lookup and
+    end the command as an internal error (exit 4) instead of a user error (exit 3).
+    """
+
+    @functools.wraps(find)
+    def lookup(self: Any, ref: str, *args: Any, **kwargs: Any) -> Path | None:
+        try:
+            return find(self, ref, *args, **kwargs)
+        except OSError as exc:
+            raise WorkflowError(
+                f"workflow {_shown(str(ref))} cannot be looked up: {exc.strerror or exc}"
+            ) from exc
+
+    return lookup  # type: ignore[return-value]
+
+
+def _shown(ref: str) -> str:
+    """``ref`` quoted, cut to its first characters with its length when it is too long to print."""
+    if len(ref) <= _SHOWN_CHARS:
+        return repr(ref)
+    return f"{ref[:_SHOWN_CHARS]!r}... ({len(ref)} characters)"

@@ -40,32 +40,46 @@ def write_file(
 ) -> Result:
     """Write ``content`` to ``filename`` atomically (temp file + rename); changed only if it differs.
 
-    In dry-run mode nothing is written; the result says what would change, with a unified diff.
+    With ``append``, many hosts (threads, or other nornflow processes) may append to one file: each
+    append is a read-modify-write held under the path's lock, so every line lands once and whole.
+    In dry-run mode nothing is written (not even the lock file); the result says what would change,
+    with a unified diff.
     """
-    from nornflow.fileio import atomic_write
+    from nornflow.fileio import PathLock, atomic_write
 
     path = Path(os.path.expanduser(str(filename)))
     text = content if isinstance(content, str) else str(content)
-    try:
-        old = path.read_text(encoding="utf-8")
-        existed = True
-    except FileNotFoundError:
-        old, existed = "", False
-    except OSError as exc:
-        raise _file_error("read", path, exc) from exc
-    new = old + text if append else text
-    changed = (not existed) or new != old
-    diff = "".join(
-        difflib.unified_diff(
-            old.splitlines(keepends=True), new.splitlines(keepends=True), str(path), str(path)
-        )
-    )
     is_dry = task.is_dry_run(dry_run)
-    if changed and not is_dry:
+    # Invariant: the read, the diff and the rename happen under one lock, so no other writer of this
+    # path (thread, or with a real append another process) replaces the file in between and loses an
+    # update. A dry run reads without the process lock: renames make every read whole anyway.
+    lock = PathLock(path, across_processes=append and not is_dry)
+    try:
+        lock.acquire()
+    except OSError as exc:
+        raise _file_error("lock", path, exc) from exc
+    try:
         try:
-            atomic_write(path, new, mode=mode)
+            old = path.read_text(encoding="utf-8")
+            existed = True
+        except FileNotFoundError:
+            old, existed = "", False
         except OSError as exc:
-            raise _file_error("write", path, exc) from exc
+            raise _file_error("read", path, exc) from exc
+        new = old + text if append else text
+        changed = (not existed) or new != old
+        diff = "".join(
+            difflib.unified_diff(
+                old.splitlines(keepends=True), new.splitlines(keepends=True), str(path), str(path)
+            )
+        )
+        if changed and not is_dry:
+            try:
+                atomic_write(path, new, mode=mode)
+            except OSError as exc:
+                raise _file_error("write", path, exc) from exc
+    finally:
+        lock.release()
     summary = {"path": str(path), "bytes": len(new.encode("utf-8")), "dry_run": is_dry}
     return Result(host=task.host, result=summary, changed=changed, diff=diff)
 
