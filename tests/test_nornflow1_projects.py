@@ -170,8 +170,13 @@ def test_the_nornflow1_init_project_runs_unchanged(tmp_path: Path) -> None:
     [log_file] = (project / ".nornflow/logs").glob("hello_world_*.log")  # 1.0's logger setting
     assert "exit code 0" in log_file.read_text()
 
-    shown = nornflow(project, "run", "hello_world")  # a task by name: the quick start's first run
-    assert shown.exit_code == 0 and "Hi there. NornFlow is working!" in shown.output
+    # a bare name that is a workflow and a task: the workflow runs, and a note says how to run the task
+    both = nornflow(project, "run", "hello_world")
+    assert both.exit_code == 0 and "you beautiful person" in both.output
+    assert "is a workflow" in both.stderr and "run the task as local.hello_world" in both.stderr
+    task = nornflow(project, "run", "local.hello_world")  # the quick start's first run: the task alone
+    assert task.exit_code == 0 and "Hi there. NornFlow is working!" in task.output
+    assert "you beautiful person" not in task.output
     greeted = nornflow(project, "run", "greet_user", "--args", "greeting='Hello', user='Network Team'")
     assert greeted.exit_code == 0 and "Hello, Network Team! Greetings from localhost" in greeted.output
     assert nornflow(project, "validate", "hello_world.yaml").exit_code == 0

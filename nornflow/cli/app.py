@@ -183,6 +183,21 @@ def _settings(project: Path | None, settings_file: Path | None) -> Settings:
     return Settings.load(found) if found else Settings(base_dir=Path.cwd())
 
 
+def _warn_if_also_a_task(engine: NornFlow, target: str) -> None:
+    """A bare name that is a workflow and a task runs the workflow; NornFlow 1.0 ran the task (it
+    told them apart by the extension), so say which one runs and how to run the other."""
+    if target.endswith((".yaml", ".yml")) or target not in engine.catalog.tasks:
+        return
+    path = engine.find_workflow(target)
+    if path is not None:
+        info = engine.catalog.tasks[target]
+        qualified = next((q for q, i in engine.catalog.qualified.items() if i is info), target)
+        _err_console().print(
+            f"[yellow]note:[/] {escape(target)!r} is a workflow ({escape(str(path))}) and a task; running "
+            f"the workflow (run the task as {escape(qualified)})"
+        )
+
+
 def _task_with_args(engine: NornFlow, target: str, args: dict[str, Any]) -> dict[str, Any]:
     """The one-task workflow of ``nornflow run TASK --args k=v``; ``--args`` is a usage error (exit 2)
     for a workflow, whose tasks take their args in the file."""
@@ -272,6 +287,7 @@ def run(
                 masker.learn(task_args)
                 prepared = engine.load_workflow(_task_with_args(engine, target, task_args), vars=cli_vars)
             else:
+                _warn_if_also_a_task(engine, target)
                 prepared = engine.load_workflow(target, vars=cli_vars)
             masker.learn_vars(engine, prepared.model.vars, cli_vars, prepared.file)
             reporter = ConsoleReporter(
