@@ -443,25 +443,33 @@ cpdef object expression_value(object root, object parent, dict proto):
 
 cdef class Condition:
     """A pre-hook's per-host decision from a compiled Jinja2 expression over the host's variables:
-    ``True`` when it holds, else ``skip``. ``fail`` turns what the expression raises (an undefined
-    variable, a filter error) into the error to raise. ``nornflow.templating`` builds it."""
+    ``True`` when it holds, else ``skip``. ``True``/``False`` values decide at once; any other is
+    judged by ``truth`` (strings by their words). ``fail`` turns what the expression raises (an
+    undefined variable, a filter error) into the error to raise. ``nornflow.templating`` builds it."""
 
     cdef public object fail
     cdef public dict proto
     cdef public object root
     cdef public object skip
+    cdef public object truth
 
-    def __init__(self, root, dict proto, skip, fail):
+    def __init__(self, root, dict proto, skip, fail, truth=bool):
         self.root = root
         self.proto = proto
         self.skip = skip
         self.fail = fail
+        self.truth = truth
 
     def __call__(self, task_model, host, vars_mgr):
         cdef bint holds
         try:
-            holds = bool(expression_value(self.root, vars_mgr.context(host), self.proto))
-        except Exception as exc:  # StrictUndefined raises on bool(): an undefined name, named
+            value = expression_value(self.root, vars_mgr.context(host), self.proto)
+            if value is True:
+                return True
+            if value is False:
+                return self.skip
+            holds = self.truth(value)  # StrictUndefined raises here: an undefined name, named
+        except Exception as exc:
             raise self.fail(exc) from None
         return True if holds else self.skip
 

@@ -393,10 +393,11 @@ def expression_value(
 
 class Condition:
     """A pre-hook's per-host decision from a compiled Jinja2 expression over the host's variables:
-    ``True`` when it holds, else ``skip``. ``fail`` turns what the expression raises (an undefined
-    variable, a filter error) into the error to raise. ``nornflow.templating`` builds it."""
+    ``True`` when it holds, else ``skip``. ``True``/``False`` values decide at once; any other is
+    judged by ``truth`` (strings by their words). ``fail`` turns what the expression raises (an
+    undefined variable, a filter error) into the error to raise. ``nornflow.templating`` builds it."""
 
-    __slots__ = ("fail", "proto", "root", "skip")
+    __slots__ = ("fail", "proto", "root", "skip", "truth")
 
     def __init__(
         self,
@@ -404,16 +405,23 @@ class Condition:
         proto: dict[str, Any],
         skip: Any,
         fail: Callable[[Exception], Exception],
+        truth: Callable[[Any], bool] = bool,
     ) -> None:
         self.root = root
         self.proto = proto
         self.skip = skip
         self.fail = fail
+        self.truth = truth
 
     def __call__(self, task_model: Any, host: Any, vars_mgr: Any) -> Any:
         try:
-            holds = bool(expression_value(self.root, vars_mgr.context(host), self.proto))
-        except Exception as exc:  # StrictUndefined raises on bool(): an undefined name, named
+            value = expression_value(self.root, vars_mgr.context(host), self.proto)
+            if value is True:
+                return True
+            if value is False:
+                return self.skip
+            holds = self.truth(value)  # StrictUndefined raises here: an undefined name, named
+        except Exception as exc:
             raise self.fail(exc) from None
         return True if holds else self.skip
 

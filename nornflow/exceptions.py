@@ -54,6 +54,7 @@ class NornFlowError(Exception):
         hook: str | None = None,
         key: str | None = None,
         host: str | None = None,
+        origin: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -64,6 +65,9 @@ class NornFlowError(Exception):
         self.hook = hook
         self.key = key
         self.host = host
+        #: how ``file`` came into the workflow, for a task from a blueprint: ``in blueprint
+        #: 'checks.yaml' included from workflows/deploy.yaml:7``
+        self.origin = origin
 
     def location(self) -> str:
         """Where the problem is, e.g. ``flows/site.yaml:12:5, task 'backup', hook 'set_to'``."""
@@ -75,6 +79,8 @@ class NornFlowError(Exception):
                 if self.column is not None:
                     place += f":{self.column}"
             parts.append(place)
+        if self.origin:
+            parts.append(self.origin)
         if self.task:
             parts.append(f"task {self.task!r}")
         if self.hook:
@@ -92,7 +98,7 @@ class NornFlowError(Exception):
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly view used by ``--json`` output."""
         data: dict[str, Any] = {"type": type(self).__name__, "message": self.message}
-        for name in ("file", "line", "column", "task", "hook", "key", "host"):
+        for name in ("file", "line", "column", "task", "hook", "key", "host", "origin"):
             value = getattr(self, name)
             if value is not None:
                 data[name] = value

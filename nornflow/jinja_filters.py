@@ -2,7 +2,9 @@
 
 Built-ins cover what network engineers reach for in templates: regular expressions, YAML/JSON in and
 out, dictionary and list shaping, IP address checks on the standard library's :mod:`ipaddress`,
-base64, hashes and (with the ``jmespath`` package) JMESPath queries. ``docs/filters.md`` is the
+base64, hashes and (with the ``jmespath`` package) JMESPath queries; and NornFlow 1.0's filters
+(``flatten_list``, ``is_set``, ``to_snake_case``, Python's built-ins such as ``enumerate``, ...) so
+its projects' templates render unchanged. ``docs/filters.md`` is the
 reference: every filter, its arguments, and the exact semantics chosen where Ansible's differ.
 
 Every filter is a pure function (no shared state but thread-safe caches of compiled patterns), so
@@ -42,14 +44,18 @@ from nornflow.exceptions import FilterImportError
 __all__ = [
     "BUILTIN_FILTERS",
     "IP_QUERIES",
+    "NORNFLOW1_FILTERS",
     "FilterInfo",
     "b64decode",
     "b64encode",
+    "chunk_list",
     "cidr_merge",
     "combine",
+    "deep_merge",
     "dict2items",
     "filter_catalog",
     "flatten",
+    "flatten_list",
     "from_json",
     "from_yaml",
     "hash_value",
@@ -59,20 +65,25 @@ __all__ = [
     "ipv4",
     "ipv6",
     "ipwrap",
+    "is_set",
     "items2dict",
     "json_query",
     "load_j2_filter_dirs",
     "network_in_network",
     "nthhost",
+    "random_choice",
     "regex_escape",
     "regex_findall",
     "regex_replace",
     "regex_search",
     "to_json",
+    "to_kebab_case",
     "to_nice_json",
     "to_nice_yaml",
+    "to_snake_case",
     "to_yaml",
     "unique",
+    "unique_list",
 ]
 
 log = logging.getLogger("nornflow.filters")
@@ -400,11 +411,15 @@ def items2dict(value: Any, key_name: str = "key", value_name: str = "value") -> 
 
 def flatten(value: Any, levels: int | None = None, skip_nulls: bool = True) -> list:
     """Flatten nested lists (all the way, or ``levels`` deep); None items are dropped unless told."""
+    return _flatten("flatten", value, levels, skip_nulls)
+
+
+def _flatten(name: str, value: Any, levels: int | None, skip_nulls: bool) -> list:
     _defined(value)
     if not isinstance(value, (list, tuple)):
-        raise _fail("flatten", f"expects a list, got {_kind(value)}")
+        raise _fail(name, f"expects a list, got {_kind(value)}")
     if levels is not None and (isinstance(levels, bool) or not isinstance(levels, int) or levels < 0):
-        raise _fail("flatten", f"levels must be a number >= 0 or none, got {_kind(levels)}")
+        raise _fail(name, f"levels must be a number >= 0 or none, got {_kind(levels)}")
     out: list = []
     # an explicit stack instead of recursion: a list nested thousands deep cannot overflow it
     stack: list[tuple[Iterable, int]] = [(iter(value), 0)]
@@ -422,7 +437,7 @@ def flatten(value: Any, levels: int | None = None, skip_nulls: bool = True) -> l
     return out
 
 
-def _attribute(item: Any, path: str) -> Any:
+def _attribute(item: Any, path: str, name: str = "unique") -> Any:
     current = item
     for part in str(path).split("."):
         if isinstance(current, Mapping) and part in current:
@@ -431,11 +446,11 @@ def _attribute(item: Any, path: str) -> Any:
             try:
                 current = current[int(part)]
             except IndexError:
-                raise _fail("unique", f"attribute {path!r}: index {part} out of range") from None
+                raise _fail(name, f"attribute {path!r}: index {part} out of range") from None
         elif not isinstance(current, Mapping) and not part.startswith("_") and hasattr(current, part):
             current = getattr(current, part)
         else:
-            raise _fail("unique", f"item {_short(item)} has no attribute {path!r}")
+            raise _fail(name, f"item {_short(item)} has no attribute {path!r}")
     return current
 
 
@@ -445,14 +460,18 @@ def unique(value: Any, case_sensitive: bool = True, attribute: str | None = None
     Unlike Jinja2's own ``unique`` (which it replaces), strings are compared case-sensitively unless
     ``case_sensitive=false``: ``Gi0/1`` and ``gi0/1`` stay two items by default.
     """
+    return _unique("unique", value, case_sensitive, attribute)
+
+
+def _unique(name: str, value: Any, case_sensitive: bool, attribute: str | None) -> list:
     _defined(value)
     if isinstance(value, (str, Mapping)) or not isinstance(value, Iterable):
-        raise _fail("unique", f"expects a list, got {_kind(value)}")
+        raise _fail(name, f"expects a list, got {_kind(value)}")
     seen: set = set()
     seen_unhashable: list = []
     out: list = []
     for item in value:
-        key = _attribute(item, attribute) if attribute is not None else item
+        key = _attribute(item, attribute, name) if attribute is not None else item
         if not case_sensitive and isinstance(key, str):
             key = key.casefold()
         try:
@@ -803,6 +822,246 @@ def json_query(value: Any, expression: str) -> Any:
         raise _fail("json_query", f"{expression!r}: {exc}") from None
 
 
+# -- NornFlow 1.0's list, string and dictionary filters ----------------------------------------------
+
+
+def flatten_list(value: Any) -> list:
+    """Flatten nested lists all the way, keeping None items (NornFlow 1.0's ``flatten_list``)."""
+    return _flatten("flatten_list", value, None, False)
+
+
+def unique_list(value: Any) -> list:
+    """Items without repeats, first occurrence kept, in order (NornFlow 1.0's ``unique_list``)."""
+    return _unique("unique_list", value, True, None)
+
+
+def chunk_list(value: Any, size: int) -> list[list]:
+    """The list cut into lists of ``size`` items, the last one shorter: ``[1, 2, 3] | chunk_list(2)``."""
+    _defined(value)
+    if isinstance(value, (str, Mapping)) or not isinstance(value, Iterable):
+        raise _fail("chunk_list", f"expects a list, got {_kind(value)}")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise _fail("chunk_list", f"size must be a number >= 1, got {_kind(size)}")
+    items = list(value)
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def deep_merge(value: Any, other: Any) -> dict:
+    """``value`` merged with ``other`` recursively: nested mappings merge, anything else from ``other``
+    wins (lists are replaced). ``combine(other, recursive=true)`` under NornFlow 1.0's name."""
+    for position, arg in enumerate((value, other)):
+        _defined(arg)
+        if not isinstance(arg, Mapping):
+            raise _fail("deep_merge", f"argument {position + 1} must be a mapping, got {_kind(arg)}")
+    return _merge(dict(value), other, True, "replace")
+
+
+_WORD_BREAK = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z0-9]+|[A-Z]+[0-9]*|[0-9]+")
+
+
+def _words(name: str, value: Any) -> list[str]:
+    """The words of an identifier-ish string: camel humps and any separator split it (digits stay
+    with the word before them: ``VLAN100``, ``Gi0``)."""
+    return [w.lower() for w in _WORD_BREAK.findall(_text(name, value))]
+
+
+def to_snake_case(value: Any) -> str:
+    """``MyVariableName``, ``VLAN-Management`` and ``vlan mgmt`` as ``my_variable_name``, ..."""
+    return "_".join(_words("to_snake_case", value))
+
+
+def to_kebab_case(value: Any) -> str:
+    """``MyVariableName`` and ``VLAN_Management`` as ``my-variable-name``, ``vlan-management``."""
+    return "-".join(_words("to_kebab_case", value))
+
+
+def random_choice(value: Any) -> Any:
+    """A random item of the list (None for an empty list); unlike Jinja2's ``random``, not for strings."""
+    import random
+
+    _defined(value)
+    if isinstance(value, (str, Mapping)) or not isinstance(value, Iterable):
+        raise _fail("random_choice", f"expects a list, got {_kind(value)}")
+    items = list(value)
+    return random.choice(items) if items else None
+
+
+_NOT_SET = object()
+
+
+def _step(current: Any, part: str, env: jinja2.Environment) -> Any:
+    """One ``.part`` of an ``is_set`` path: a mapping's key, else what Jinja2's ``x.part`` gives."""
+    if isinstance(current, Mapping):
+        if part in current:
+            return current[part]
+        if part.isdigit() and int(part) in current:
+            return current[int(part)]
+        return _NOT_SET
+    if isinstance(current, (list, tuple)) and part.lstrip("-").isdigit():
+        try:
+            return current[int(part)]
+        except IndexError:
+            return _NOT_SET
+    found = env.getattr(current, part)
+    return _NOT_SET if isinstance(found, jinja2.Undefined) else found
+
+
+@jinja2.pass_context
+def is_set(context: Any, name: Any) -> bool:
+    """Whether the variable (or path) named by the string is defined and not None: ``'facts' | is_set``,
+    ``'facts.version' | is_set``, ``'host.data.site' | is_set`` (empty values count as set)."""
+    if isinstance(name, jinja2.Undefined) or not isinstance(name, str) or not name.strip():
+        raise _fail("is_set", f"expects the name of a variable as a string, got {_kind(name)}")
+    first, *rest = name.strip().split(".")
+    current = context.resolve_or_missing(first)
+    if current is jinja2.utils.missing or isinstance(current, jinja2.Undefined):
+        return False
+    for part in rest:
+        if current is None:
+            return False
+        current = _step(current, part, context.environment)
+        if current is _NOT_SET:
+            return False
+    return current is not None
+
+
+# -- Python's built-ins as filters (NornFlow 1.0's names) --------------------------------------------
+
+
+def _python(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A filter wrapping a Python built-in: an undefined value stays an undefined-variable error, and
+    a wrong argument is a filter error naming the filter."""
+
+    def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
+        def filter_(value: Any, *args: Any, **kwargs: Any) -> Any:
+            _defined(value)
+            try:
+                return func(value, *args, **kwargs)
+            except (TypeError, ValueError, AttributeError) as exc:
+                raise _fail(name, f"{exc} (value: {_kind(value)})") from None
+
+        filter_.__name__ = filter_.__qualname__ = func.__name__
+        filter_.__doc__ = func.__doc__
+        return filter_
+
+    return wrap
+
+
+@_python("enumerate")
+def py_enumerate(value: Any, start: int = 0) -> list[tuple[int, Any]]:
+    """``(index, item)`` pairs of the list, counting from ``start`` (Python's ``enumerate``)."""
+    return list(enumerate(value, start))
+
+
+@_python("zip")
+def py_zip(value: Any, *others: Any) -> list[tuple]:
+    """Items of the lists side by side, as tuples, as long as the shortest (Python's ``zip``)."""
+    return list(zip(value, *others))  # noqa: B905 (zip's own semantics)
+
+
+@_python("range")
+def py_range(value: Any, *args: int) -> list[int]:
+    """Python's ``range`` as a list: ``5 | range`` is 0..4, ``2 | range(10, 2)`` is 2, 4, 6, 8."""
+    return list(range(value, *args))
+
+
+@_python("divmod")
+def py_divmod(value: Any, divisor: Any) -> tuple[Any, Any]:
+    """Quotient and remainder (Python's ``divmod``): ``10 | divmod(3)`` is ``(3, 1)``."""
+    return divmod(value, divisor)
+
+
+@_python("splitx")
+def splitx(value: Any, sep: str | None = None, maxsplit: int = -1) -> list[str]:
+    """Python's ``str.split`` with ``maxsplit``: ``'a b c' | splitx(' ', 1)`` is ``['a', 'b c']``."""
+    return value.split(sep, maxsplit)
+
+
+@_python("type")
+def type_name(value: Any) -> str:
+    """The name of the value's type: ``str``, ``int``, ``list``, ``dict``, ..."""
+    return type(value).__name__
+
+
+@_python("any")
+def py_any(value: Any) -> bool:
+    """Whether any item of the list is true (Python's ``any``)."""
+    return any(value)
+
+
+@_python("all")
+def py_all(value: Any) -> bool:
+    """Whether every item of the list is true (Python's ``all``; true for an empty list)."""
+    return all(value)
+
+
+@_python("len")
+def py_len(value: Any) -> int:
+    """The number of items (or characters): Jinja2's ``length`` under Python's name."""
+    return len(value)
+
+
+@_python("sorted")
+def py_sorted(value: Any, key: str | None = None, reverse: bool = False) -> list:
+    """The items sorted, by the ``key`` attribute or path of each (``'name'``, ``'facts.rank'``) if
+    given; ``reverse`` sorts descending."""
+    if key is None:
+        return sorted(value, reverse=bool(reverse))
+    return sorted(value, key=lambda item: _attribute(item, key, "sorted"), reverse=bool(reverse))
+
+
+@_python("reversed")
+def py_reversed(value: Any) -> list:
+    """The items in reverse order, as a list."""
+    return list(reversed(list(value)))
+
+
+@_python("strip")
+def strip(value: Any, chars: str | None = None) -> str:
+    """The string without leading and trailing whitespace (or ``chars``): Python's ``str.strip``."""
+    return value.strip(chars)
+
+
+@_python("joinx")
+def joinx(value: Any, sep: str = "") -> str:
+    """The items as text joined by ``sep``: ``[1, 2, 3] | joinx('-')`` is ``1-2-3``."""
+    return str(sep).join(str(item) for item in value)
+
+
+@_python("startswith")
+def startswith(value: Any, prefix: Any, start: int = 0, end: int | None = None) -> bool:
+    """Whether the string starts with ``prefix`` (or one of a list of prefixes), from ``start``."""
+    prefixes = tuple(prefix) if isinstance(prefix, (list, tuple)) else prefix
+    return value.startswith(prefixes, start, end)
+
+
+#: NornFlow 1.0's filters, as nornflow implements them (``docs/filters.md``).
+NORNFLOW1_FILTERS: dict[str, Callable[..., Any]] = {
+    "flatten_list": flatten_list,
+    "unique_list": unique_list,
+    "chunk_list": chunk_list,
+    "deep_merge": deep_merge,
+    "to_snake_case": to_snake_case,
+    "to_kebab_case": to_kebab_case,
+    "random_choice": random_choice,
+    "is_set": is_set,
+    "enumerate": py_enumerate,
+    "zip": py_zip,
+    "range": py_range,
+    "divmod": py_divmod,
+    "splitx": splitx,
+    "type": type_name,
+    "any": py_any,
+    "all": py_all,
+    "len": py_len,
+    "sorted": py_sorted,
+    "reversed": py_reversed,
+    "strip": strip,
+    "joinx": joinx,
+    "startswith": startswith,
+}
+
+
 #: nornflow's own filters (Jinja2's built-ins stay available; ``unique`` is replaced by nornflow's).
 BUILTIN_FILTERS: dict[str, Callable[..., Any]] = {
     "regex_replace": regex_replace,
@@ -833,6 +1092,7 @@ BUILTIN_FILTERS: dict[str, Callable[..., Any]] = {
     "b64decode": b64decode,
     "hash": hash_value,
     "json_query": json_query,
+    **NORNFLOW1_FILTERS,
 }
 
 

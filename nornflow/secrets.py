@@ -26,6 +26,9 @@ anything that is not a letter and by camelCase humps, so ``X-Auth-Token``, ``acc
 ``authToken`` and ``AUTH_TOKEN`` are secret while ``tokenizer_count``, ``author``, ``passive`` and
 ``bypass`` are not.
 
+A project adds names of its own with ``secret_names`` in ``nornflow.yaml`` (:func:`add_secret_names`;
+NornFlow 1.0: ``redaction.sensitive_names``).
+
 The rule errs on the side of masking: ``secretary``, ``token_count`` and BGP ``community`` values are
 masked too. A hidden harmless value costs a ``--show-secrets``; a leaked password costs much more.
 """
@@ -46,6 +49,7 @@ __all__ = [
     "SECRET_KEY_PATTERN",
     "SecretMaskingFilter",
     "SecretRegistry",
+    "add_secret_names",
     "is_secret_key",
     "mask_data",
 ]
@@ -88,10 +92,42 @@ def is_secret_key(key: object) -> bool:
     return isinstance(key, str) and _secret_name(key)
 
 
+#: The project's own secret names (``secret_names``; NornFlow 1.0: ``redaction.sensitive_names``),
+#: normalised, and the pattern matching them; see :func:`add_secret_names`.
+_EXTRA_NAMES: frozenset[str] = frozenset()
+_EXTRA_PATTERN: re.Pattern[str] | None = None
+_EXTRA_LOCK = threading.Lock()
+
+
+def _normalised(key: str) -> str:
+    return key.lower().replace("-", "_").replace(".", "_")
+
+
+def add_secret_names(names: Iterable[str]) -> None:
+    """Treat keys named ``names`` as secret too, from now on in this process (names only add masking).
+
+    A key matches a name when, lower-cased with ``-`` and ``.`` read as ``_``, it is the name or holds
+    it between ``_`` boundaries: ``vendor_pin`` matches ``vendor_pin``, ``Vendor-PIN`` and
+    ``site_vendor_pin``, not ``vendor_pinned``.
+    """
+    global _EXTRA_NAMES, _EXTRA_PATTERN
+    wanted = {_normalised(n.strip()) for n in names if isinstance(n, str) and n.strip()}
+    with _EXTRA_LOCK:
+        if wanted <= _EXTRA_NAMES:
+            return
+        _EXTRA_NAMES = _EXTRA_NAMES | wanted
+        words = "|".join(re.escape(n) for n in sorted(_EXTRA_NAMES, key=len, reverse=True))
+        _EXTRA_PATTERN = re.compile(rf"(?:^|_)(?:{words})(?:_|$)")
+        _secret_name.cache_clear()
+
+
 @functools.lru_cache(maxsize=16384)
 def _secret_name(key: str) -> bool:
     # inventories repeat the same few keys on every host: 100,000 hosts are 100,000 searches otherwise
-    return SECRET_KEY_PATTERN.search(key) is not None
+    if SECRET_KEY_PATTERN.search(key) is not None:
+        return True
+    extra = _EXTRA_PATTERN
+    return extra is not None and extra.search(_normalised(key)) is not None
 
 
 def _masked_value(value: Any) -> Any:

@@ -28,6 +28,7 @@ __all__ = [
     "Expression",
     "TemplateError",
     "compile_args",
+    "compile_condition",
     "compile_expression",
     "environment",
     "has_template",
@@ -127,10 +128,10 @@ class Expression:
                 raise TemplateError(str(exc), _undefined_name(exc)) from None
         return value
 
-    def condition(self, skip: Any) -> Any:
-        """This expression as a pre-hook's per-host decision: ``True`` when it holds for the host's
-        variables, else ``skip`` (a hot-path :class:`~nornflow._hotpath.Condition`)."""
-        return _hotpath.Condition(self._root, _EXPRESSION_CONTEXT, skip, _condition_error)
+    def condition(self, skip: Any, truth: Callable[[Any], bool] = bool) -> Any:
+        """This expression as a pre-hook's per-host decision: ``True`` when ``truth`` of its value holds
+        for the host's variables, else ``skip`` (a hot-path :class:`~nornflow._hotpath.Condition`)."""
+        return _hotpath.Condition(self._root, _EXPRESSION_CONTEXT, skip, _condition_error, truth)
 
 
 def _condition_error(exc: Exception) -> TemplateError:
@@ -181,6 +182,16 @@ def compile_expression(source: str) -> Expression:
     if match:
         text = match.group("expr").strip()
     return Expression(text)
+
+
+def compile_condition(source: str) -> Expression | _Text:
+    """Compile a condition: a bare expression (``host.platform == 'ios'``), one whole
+    ``{{ expression }}`` (both give the expression's value), or any other template
+    (``{{ a }} and {{ b }}``, ``{% if x %}yes{% endif %}``), which renders to text."""
+    match = _WHOLE_EXPR.match(source)
+    if has_template(source) and not (match and "{{" not in match.group("expr")):
+        return _Text(source)
+    return compile_expression(source)
 
 
 def _compile_value(value: Any) -> Any:

@@ -1,6 +1,7 @@
 """Per-host variables with precedence, and the context templates render against.
 
-Highest first: runtime (``set``, ``set_to``) > CLI ``--vars`` > workflow ``vars`` > vars-dir
+Highest first: runtime (``set``, ``set_to``) > CLI ``--vars`` > workflow ``vars`` > domain defaults
+(``vars/<domain>/defaults.yaml``, for a workflow in ``workflows/<domain>/``) > vars-dir
 ``defaults.yaml`` > environment ``NORNFLOW_VAR_*``. The static layers are merged once per run; each
 host gets its own runtime dict, so hosts never see each other's values. ``host`` is the Nornir host
 (its inventory data, with group inheritance: ``{{ host.site }}``, ``{{ host.platform }}``).
@@ -9,7 +10,8 @@ host gets its own runtime dict, so hosts never see each other's values. ``host``
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from nornflow._hotpath import HostVars, VarsManager, host_name
@@ -20,9 +22,11 @@ __all__ = [
     "HostVars",
     "VarsManager",
     "check_var_name",
+    "domain_of",
     "env_vars",
     "host_name",
     "static_layers",
+    "vars_file",
 ]
 
 ENV_PREFIX = "NORNFLOW_VAR_"
@@ -35,6 +39,37 @@ def env_vars(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     source = os.environ if environ is None else environ
     n = len(ENV_PREFIX)
     return {k[n:]: v for k, v in source.items() if k.startswith(ENV_PREFIX) and len(k) > n}
+
+
+def domain_of(file: str | Path | None, workflow_dirs: Iterable[str | Path]) -> str | None:
+    """A workflow file's domain: its first folder under the workflow dir holding it
+    (``workflows/net/core.yaml``: ``net``); None at the top of a workflow dir or outside them."""
+    if file is None:
+        return None
+    path = Path(file).resolve()
+    for directory in workflow_dirs:
+        try:
+            parts = path.relative_to(Path(directory).resolve()).parts
+        except ValueError:
+            continue
+        return parts[0] if len(parts) > 1 else None
+    return None
+
+
+def vars_file(path: str | Path) -> dict[str, Any]:
+    """The variables of a ``defaults.yaml`` (empty when the file does not exist or is empty); anything
+    but a mapping is an error naming the file."""
+    from nornflow.exceptions import SettingsError
+    from nornflow.yamlio import load_yaml_file
+
+    if not Path(path).is_file():
+        return {}
+    data = load_yaml_file(path)
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise SettingsError("defaults.yaml must be a mapping of variable names to values", file=str(path))
+    return dict(data)
 
 
 def check_var_name(name: Any) -> str | None:
@@ -52,12 +87,13 @@ def static_layers(
     *,
     environment: Mapping[str, Any] | None = None,
     defaults: Mapping[str, Any] | None = None,
+    domain: Mapping[str, Any] | None = None,
     workflow_vars: Mapping[str, Any] | None = None,
     cli_vars: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The static variables of a run, merged once: CLI > workflow > defaults > environment."""
+    """The static variables of a run, merged once: CLI > workflow > domain > defaults > environment."""
     static: dict[str, Any] = {}
-    for layer in (environment, defaults, workflow_vars, cli_vars):
+    for layer in (environment, defaults, domain, workflow_vars, cli_vars):
         if layer:
             static.update(layer)
     return static

@@ -96,6 +96,14 @@ class LocatedDict(dict):
             return None
         return None if found is None else (found[2], found[3])
 
+    def located_copy(self) -> LocatedDict:
+        """A shallow copy that keeps the file, the position and the positions of the keys (code that
+        rewrites a loaded mapping, such as blueprint expansion, still reports the lines written)."""
+        twin = LocatedDict(self)
+        twin.source, twin.line, twin.column = self.source, self.line, self.column
+        twin._positions = dict(self._positions)
+        return twin
+
 
 class LocatedList(list):
     """A ``list`` that remembers its source file, its own position and the position of each item."""

@@ -76,3 +76,4 @@ def _isolated_inventory_cache(_inventory_cache_root, monkeypatch: pytest.MonkeyP
     """Tests (and the CLI processes they start) never read or write the user's inventory cache."""
     monkeypatch.setenv("NORNFLOW_CACHE_DIR", str(_inventory_cache_root))
     monkeypatch.delenv("NORNFLOW_NO_CACHE", raising=False)
+    monkeypatch.delenv("NORNFLOW_SETTINGS", raising=False)  # the developer's own settings stay out

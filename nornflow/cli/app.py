@@ -7,7 +7,9 @@ local variables (they may hold device passwords).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -20,12 +22,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from nornflow.cli.console import ConsoleReporter
+from nornflow.cli.logfile import RunLog, log_to_file
 from nornflow.cli.masking import Masker, log_to_stderr
-from nornflow.exceptions import NornFlowError, WorkflowError
+from nornflow.exceptions import NornFlowError, UsageError, WorkflowError
 from nornflow.inventory.filters import parse_filters
 from nornflow.run.api import NornFlow
 from nornflow.secrets import SecretRegistry
-from nornflow.settings import FailureStrategy, Settings, find_settings
+from nornflow.settings import FailureStrategy, Settings, find_settings, settings_path
 
 __all__ = ["ConsoleReporter", "app", "main"]
 
@@ -39,7 +42,9 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     rich_markup_mode=None,
 )
-show_app = typer.Typer(help="Show tasks, hooks, filters, workflows or settings.", no_args_is_help=True)
+show_app = typer.Typer(
+    help="Show tasks, hooks, filters, workflows, blueprints or settings.", no_args_is_help=True
+)
 app.add_typer(show_app, name="show")
 
 
@@ -56,15 +61,42 @@ def _parse_cli_value(text: str) -> Any:
         return text
 
 
+_NEXT_KEY = re.compile(r"\s*[A-Za-z_][\w.-]*\s*=")
+
+
+def _split_pairs(item: str) -> list[str]:
+    """``"a=1, b='x, y'"`` as ``["a=1", " b='x, y'"]``: NornFlow 1.0's several assignments in one
+    value. Only a comma outside quotes and brackets that is followed by ``key=`` separates two; any
+    other comma belongs to the value (``msg=a,b`` is one assignment)."""
+    parts: list[str] = []
+    depth, quote, start = 0, "", 0
+    for i, ch in enumerate(item):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "[{(":
+            depth += 1
+        elif ch in "]})":
+            depth = max(0, depth - 1)
+        elif ch == "," and depth == 0 and _NEXT_KEY.match(item, i + 1):
+            parts.append(item[start:i])
+            start = i + 1
+    parts.append(item[start:])
+    return parts
+
+
 def parse_assignments(items: Sequence[str], what: str = "--vars") -> dict[str, Any]:
-    """Parse ``key=value`` pairs (values read as YAML scalars/lists, so ``n=3`` is an int)."""
+    """Parse ``key=value`` pairs (values read as YAML, so ``n=3`` is an int and ``'x'`` a string); one
+    item may hold several, NornFlow 1.0's way (``"a=1, b='two'"``)."""
     out: dict[str, Any] = {}
     for item in items:
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise WorkflowError(f"{what} takes key=value, got {item!r}", key=what)
-        out[key] = _parse_cli_value(value)
+        for pair in _split_pairs(item):
+            key, sep, value = pair.partition("=")
+            key = key.strip()
+            if not sep or not key:
+                raise WorkflowError(f"{what} takes key=value, got {item!r}", key=what)
+            out[key] = _parse_cli_value(value.strip())
     return out
 
 
@@ -122,8 +154,10 @@ def _fail(error: BaseException, debug: bool, mask: Callable[[str], str] | None =
 
 
 def _settings(project: Path | None, settings_file: Path | None) -> Settings:
-    if settings_file is not None:
-        return Settings.load(settings_file)
+    """``$NORNFLOW_SETTINGS``, else ``--settings``, else PROJECT/nornflow.yaml, else the nearest one."""
+    path = settings_path(settings_file)
+    if path is not None:
+        return Settings.load(path)
     if project is not None:
         from nornflow.exceptions import SettingsError
 
@@ -148,6 +182,34 @@ def _settings(project: Path | None, settings_file: Path | None) -> Settings:
     return Settings.load(found) if found else Settings(base_dir=Path.cwd())
 
 
+def _warn_if_also_a_task(engine: NornFlow, target: str) -> None:
+    """A bare name that is a workflow and a task runs the workflow; NornFlow 1.0 ran the task (it
+    told them apart by the extension), so say which one runs and how to run the other."""
+    if target.endswith((".yaml", ".yml")) or target not in engine.catalog.tasks:
+        return
+    path = engine.find_workflow(target)
+    if path is not None:
+        info = engine.catalog.tasks[target]
+        qualified = next((q for q, i in engine.catalog.qualified.items() if i is info), target)
+        _err_console().print(
+            f"[yellow]note:[/] {escape(target)!r} is a workflow ({escape(str(path))}) and a task; running "
+            f"the workflow (run the task as {escape(qualified)})"
+        )
+
+
+def _task_with_args(engine: NornFlow, target: str, args: dict[str, Any]) -> dict[str, Any]:
+    """The one-task workflow of ``nornflow run TASK --args k=v``; ``--args`` is a usage error (exit 2)
+    for a workflow, whose tasks take their args in the file."""
+    if engine.find_workflow(target) is not None:
+        raise UsageError(
+            f"--args gives the arguments of a task run by name; {target!r} is a workflow (its tasks take "
+            "their args in the workflow file; use --vars for variables)",
+            key="--args",
+        )
+    engine.catalog.get(target)  # an unknown task: the catalog's error, naming the closest task
+    return {"workflow": {"name": target, "tasks": [{"name": target, "args": args}]}}
+
+
 def _engine(
     project: Path | None, settings_file: Path | None, workers: int | None = None, tune_gc: bool = False
 ) -> NornFlow:
@@ -155,7 +217,9 @@ def _engine(
 
 
 _PROJECT = typer.Option(None, "--project", "-C", help="Project directory (default: nearest nornflow.yaml).")
-_SETTINGS = typer.Option(None, "--settings", help="Settings file (default: PROJECT/nornflow.yaml).")
+_SETTINGS = typer.Option(
+    None, "--settings", help="Settings file (default: $NORNFLOW_SETTINGS, else PROJECT/nornflow.yaml)."
+)
 
 # -- commands ----------------------------------------------------------------------------------------
 
@@ -181,6 +245,9 @@ def init(
 def run(
     target: str = typer.Argument(..., help="A workflow (name or file) or a task name."),
     vars_: list[str] = typer.Option([], "--vars", "-e", help="Variable key=value (repeatable)."),
+    args_: list[str] = typer.Option(
+        [], "--args", "-a", help="Argument key=value of a task run by name (repeatable)."
+    ),
     filter_: list[str] = typer.Option(
         [], "--filter", "-f", help="Inventory filter key=value; commas or a repeated key mean any of."
     ),
@@ -200,17 +267,32 @@ def run(
     """Run a workflow (or a single task) and print a recap; exit 1 if any host failed."""
     console = Console(stderr=json_out, highlight=False, soft_wrap=True)
     masker = Masker(SecretRegistry(), not show_secrets)
-    with log_to_stderr(debug, masker):
+    run_log = RunLog()
+    with log_to_stderr(debug, masker), contextlib.ExitStack() as stack:
         try:
             engine = _engine(project, settings_file, workers, tune_gc=True)  # a CLI run owns its process
+            if masker.enabled and not engine.settings.mask_secrets:
+                masker.enabled = False
+                _err_console().print(
+                    "[yellow]warning:[/] secrets are not masked in output, logs or JSON "
+                    f"(mask_secrets: false in {escape(engine.settings.source or 'the settings')})"
+                )
+            run_log = stack.enter_context(log_to_file(engine.settings, target, masker))
             cli_vars = parse_assignments(vars_, "--vars")
+            task_args = parse_assignments(args_, "--args")
             filters = parse_filters(filter_)
             masker.learn_inventory(engine.inventory)
-            prepared = engine.load_workflow(target)
-            masker.learn_vars(engine, prepared.model.vars, cli_vars)
+            if args_:
+                masker.learn(task_args)
+                prepared = engine.load_workflow(_task_with_args(engine, target, task_args), vars=cli_vars)
+            else:
+                _warn_if_also_a_task(engine, target)
+                prepared = engine.load_workflow(target, vars=cli_vars)
+            masker.learn_vars(engine, prepared.model.vars, cli_vars, prepared.file)
             reporter = ConsoleReporter(
                 console, verbose=verbose, mask=masker.mask_value, learn=masker.learn_task
             )
+            run_log.started(target, len(engine.inventory.hosts))
             result = engine.run(
                 prepared,
                 vars=cli_vars,
@@ -220,14 +302,18 @@ def run(
                 reporter=reporter,
                 allow_empty=allow_empty,
             )
+            run_log.finished(result)
         except NornFlowError as exc:
+            run_log.failed(exc)
             raise _fail(exc, debug, masker.mask_text) from None
         except typer.Exit:
             raise
         except KeyboardInterrupt:
+            run_log.failed(KeyboardInterrupt("aborted"))
             _err_console().print("[bold yellow]aborted[/]")
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except Exception as exc:
+            run_log.failed(exc)
             raise _fail(exc, debug, masker.mask_text) from None
     if json_out:
         # a value reaches another task's results only through a variable: knowing the secrets among
@@ -245,6 +331,9 @@ def validate(
     allow_empty: bool = typer.Option(
         False, "--allow-empty", help="Accept inventory filters that select no host."
     ),
+    vars_: list[str] = typer.Option(
+        [], "--vars", "-e", help="Variable key=value, as for run (blueprint names and conditions see them)."
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
     project: Path | None = _PROJECT,
     settings_file: Path | None = _SETTINGS,
@@ -253,7 +342,7 @@ def validate(
     console = Console(highlight=False)
     try:
         engine = _engine(project, settings_file)
-        prepared = engine.validate(target, allow_empty=allow_empty)
+        prepared = engine.validate(target, allow_empty=allow_empty, vars=parse_assignments(vars_, "--vars"))
     except NornFlowError as exc:
         raise _fail(exc, debug) from None
     except Exception as exc:
@@ -347,12 +436,31 @@ def show_workflows(project: Path | None = _PROJECT, settings_file: Path | None =
     table = Table("workflow", "tasks", "description", "file", show_edge=False)
     for name, path in engine.workflows().items():
         try:
-            model = load_workflow_file(path)
+            model = load_workflow_file(path, context=engine.load_context(path))
             table.add_row(
                 escape(name), str(len(model.tasks)), escape(model.description or ""), escape(str(path))
             )
         except NornFlowError as exc:
             table.add_row(escape(name), "-", f"[red]invalid: {escape(exc.message)}[/]", escape(str(path)))
+    _out_console().print(table)
+
+
+@show_app.command("blueprints")
+def show_blueprints(project: Path | None = _PROJECT, settings_file: Path | None = _SETTINGS) -> None:
+    """List the blueprints of the project's blueprint dirs: name, tasks, description, file."""
+    try:
+        engine = _engine(project, settings_file)
+    except NornFlowError as exc:
+        raise _fail(exc, False) from None
+    table = Table("blueprint", "tasks", "description", "file", show_edge=False)
+    for name in engine.blueprints:
+        for info in engine.blueprints.info(name):
+            if info.problem:
+                description = f"[red]invalid: {escape(info.problem)}[/]"
+            else:
+                description = escape(info.description)
+            tasks = "-" if info.tasks is None else str(info.tasks)
+            table.add_row(escape(name), tasks, description, escape(str(info.path)))
     _out_console().print(table)
 
 

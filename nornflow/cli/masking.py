@@ -8,6 +8,8 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from nornflow.hooks.builtins.set_to import SetToHook
+from nornflow.hooks.registry import HOOK_REGISTRY
 from nornflow.secrets import SecretMaskingFilter, SecretRegistry, is_secret_key, mask_data
 
 if TYPE_CHECKING:
@@ -66,21 +68,29 @@ class Masker:
                 self.registry.add(password)
         self.registry.collect(data)
 
-    def learn_vars(self, engine: NornFlow, workflow_vars: Any, cli_vars: Any) -> None:
-        """Secret-named variables of every layer: workflow, --vars, vars/defaults.yaml, environment."""
+    def learn_vars(self, engine: NornFlow, workflow_vars: Any, cli_vars: Any, file: Any = None) -> None:
+        """Secret-named variables of every layer: workflow, --vars, the domain's and the project's
+        defaults (of the workflow ``file``), environment."""
         if self.enabled:
             from nornflow.vars import env_vars
 
-            self.learn([workflow_vars, cli_vars, engine.default_vars(), env_vars()])
+            domain = engine.domain_vars(file)
+            self.learn([workflow_vars, cli_vars, domain, engine.default_vars(), env_vars()])
 
     def learn_task(self, task: TaskModel, result: TaskResult, shown: bool) -> None:
-        """Before a task's results are printed: all of them are secrets if ``set_to`` stores them in a
-        secret-named variable (``set_to: api_token``); when they are ``shown`` (small runs,
-        ``--verbose``), so are the values of secret-named keys in them (a ``set`` of ``api_key``)."""
+        """Before a task's results are printed: all of them are secrets if ``set_to`` (or ``store_as``)
+        stores them in a secret-named variable (``set_to: api_token``); when they are ``shown`` (small
+        runs, ``--verbose``), so are the values of secret-named keys in them (a ``set`` of ``api_key``)."""
         if not self.enabled:
             return
-        target = task.hooks.get("set_to")
-        names = [target] if isinstance(target, str) else list(target) if isinstance(target, Mapping) else []
+        names: list[Any] = []
+        for hook, target in task.hooks.items():
+            if not issubclass(HOOK_REGISTRY.get(hook, object), SetToHook):  # set_to, store_as, ...
+                continue
+            if isinstance(target, str):
+                names.append(target)
+            elif isinstance(target, Mapping):
+                names.extend(target)
         if any(is_secret_key(name) for name in names):
             self.registry.collect({"secret": list(result.payloads)})
         if shown:

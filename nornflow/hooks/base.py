@@ -115,6 +115,10 @@ class Hook:
     #: True for a pre-hook that must see hosts in inventory order (the run then evaluates the
     #: pre-hooks of the first hosts before the fan-out), e.g. ``run_once``.
     needs_inventory_order: ClassVar[bool] = False
+    #: True for a hook whose value is decided once for the whole task (``output``, ``run_once``): a
+    #: template value (``"{{ quiet }}"``) is rendered when the workflow loads, from the static
+    #: variables (workflow vars, ``--vars``, domain and project defaults, environment).
+    renders_at_load: ClassVar[bool] = False
 
     def __init__(self, value: Any = None) -> None:
         self.value = value

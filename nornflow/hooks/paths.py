@@ -1,8 +1,11 @@
 """Tiny path language for reaching into a task result: ``result.items[0].name``, ``failed``.
 
-A path is a root name followed by ``.attr``, ``[index]`` or ``['key']`` steps. Paths are parsed once
-(when the hook is validated) and resolved per host; a step that does not exist is a clear error that
-names the path, the step and what was there instead.
+A path is a root name followed by ``.key``, ``[index]`` or ``['key']`` steps. A ``.key`` step is any
+run of characters but ``.``, brackets, quotes and spaces (``.%usage``, ``.Management1``); a digits-only
+``.0`` step indexes a list, or reads the key ``0`` (or ``"0"``) of a mapping, as NornFlow 1.0's
+``store_as`` paths do (``environment.cpu.0.%usage``). Paths are parsed once (when the hook is
+validated) and resolved per host; a step that does not exist is a clear error that names the path,
+the step and what was there instead.
 """
 
 from __future__ import annotations
@@ -14,13 +17,13 @@ from typing import Any
 __all__ = ["PathError", "parse_path", "resolve_path"]
 
 _STEP = re.compile(
-    r"""\.(?P<attr>[A-Za-z_][\w-]*)           # .name
+    r"""\.(?P<attr>[^.\[\]'"\s]+)              # .name, .%usage, .0
       | \[\s*(?P<index>-?\d+)\s*\]             # [0]
       | \[\s*(?P<q>['"])(?P<key>.*?)(?P=q)\s*\]  # ['key'] or ["key"]
     """,
     re.VERBOSE,
 )
-_ROOT = re.compile(r"[A-Za-z_][\w-]*")
+_ROOT = re.compile(r"""[^.\[\]'"\s\d][^.\[\]'"\s]*""")
 
 
 class PathError(ValueError):
@@ -72,8 +75,19 @@ def resolve_path(value: Any, steps: tuple[tuple[str, Any], ...], path: str) -> A
             if step in current:
                 current = current[step]
                 continue
+            if step.isdigit() and int(step) in current:
+                current = current[int(step)]
+                continue
             keys = ", ".join(map(str, list(current)[:10]))
             raise PathError(f"path {path!r}: key {step!r} not found (keys: {keys or 'none'})")
+        if step.isdigit() and isinstance(current, Sequence) and not isinstance(current, (str, bytes)):
+            try:
+                current = current[int(step)]
+                continue
+            except IndexError:
+                raise PathError(
+                    f"path {path!r}: index .{step} out of range (length {len(current)})"
+                ) from None
         if hasattr(current, step) and not step.startswith("_"):
             current = getattr(current, step)
             continue

@@ -50,6 +50,8 @@ class RunnableModel(BaseModel):
     _in_run: bool = PrivateAttr(default=False)
     _file: str | None = PrivateAttr(default=None)
     _line: int | None = PrivateAttr(default=None)
+    #: for a model from a blueprint: how the blueprint was included (``NornFlowError.origin``)
+    _origin: str | None = PrivateAttr(default=None)
 
     # -- construction ------------------------------------------------------------------------------
 
@@ -154,6 +156,7 @@ class RunnableModel(BaseModel):
                 line=self._line,
                 task=self.label,
                 hook=hook_class.hook_name,
+                origin=self._origin,
             ) from exc
 
     def _load_hooks_by_type(self, hook_base_class: type[Hook]) -> list[Any]:
@@ -204,13 +207,16 @@ class RunnableModel(BaseModel):
                 file=self._file,
                 line=self._line,
                 task=self.label,
+                origin=self._origin,
             )
             error.problems = problems  # type: ignore[attr-defined]
             raise error
         self._hooks_validated = True
 
     def _problem(self, hook_name: str, message: str) -> HookValidationError:
-        return HookValidationError(message, file=self._file, line=self._line, task=self.label, hook=hook_name)
+        return HookValidationError(
+            message, file=self._file, line=self._line, task=self.label, hook=hook_name, origin=self._origin
+        )
 
     @property
     def dispatcher(self) -> Any:
@@ -238,6 +244,11 @@ class RunnableModel(BaseModel):
     def source(self) -> tuple[str | None, int | None]:
         """``(file, line)`` where this model was defined, when known."""
         return (self._file, self._line)
+
+    @property
+    def origin(self) -> str | None:
+        """For a model from a blueprint, how the blueprint was included; else None."""
+        return self._origin
 
 
 def _check_hook(hook: Hook, model: Any) -> str | None:

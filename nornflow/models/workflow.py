@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from nornflow.exceptions import WorkflowError
 from nornflow.models.runnable import _validation_error
 from nornflow.models.task import TaskModel
-from nornflow.settings import FailureStrategy, ProcessorSpec
+from nornflow.settings import FailureStrategy, ProcessorSpec, without_other_nornflow_processors
 
 __all__ = ["FailureStrategy", "WorkflowModel"]
 
@@ -30,6 +30,13 @@ class WorkflowModel(BaseModel):
     processors: list[ProcessorSpec] | None = None
     tasks: list[TaskModel] = Field(min_length=1)
 
+    @field_validator("processors")
+    @classmethod
+    def _own_processors(cls, value: list[ProcessorSpec] | None) -> list[ProcessorSpec] | None:
+        """NornFlow 1.0's own processors are left out (``processors: [DefaultNornFlowProcessor]``
+        keeps nornflow's console, as it kept 1.0's)."""
+        return None if value is None else without_other_nornflow_processors(value)
+
     @classmethod
     def create(
         cls,
@@ -38,8 +45,13 @@ class WorkflowModel(BaseModel):
         file: str | None = None,
         task_lines: list[int | None] | None = None,
         line: int | None = None,
+        task_files: list[str | None] | None = None,
+        task_origins: list[str | None] | None = None,
     ) -> Self:
-        """Build a workflow from the mapping under ``workflow:``, creating each task with its hooks."""
+        """Build a workflow from the mapping under ``workflow:``, creating each task with its hooks.
+
+        ``task_lines``/``task_files``/``task_origins`` say where each task was written (a task from a
+        blueprint: the blueprint's file, and how it was included), for error messages."""
         if not isinstance(data, Mapping):
             raise WorkflowError(
                 f"'workflow' must be a mapping, got {type(data).__name__}",
@@ -64,16 +76,21 @@ class WorkflowModel(BaseModel):
         tasks = []
         for index, raw in enumerate(raw_tasks):
             task_line = task_lines[index] if task_lines and index < len(task_lines) else line
+            task_file = task_files[index] if task_files and index < len(task_files) else file
+            origin = task_origins[index] if task_origins and index < len(task_origins) else None
             if isinstance(raw, str):
                 raw = {"name": raw}
             try:
-                tasks.append(TaskModel.create(raw, file=file, line=task_line))
+                task = TaskModel.create(raw, file=task_file, line=task_line)
             except WorkflowError as exc:
                 # A task without a usable name is named by its position, so a workflow given as a
                 # mapping (no file, no line) still says which task is wrong.
-                if exc.task is None:
+                if exc.task is None and origin is None:
                     exc.key = f"tasks[{index}]" + (f".{exc.key}" if exc.key else "")
+                exc.origin = exc.origin or origin
                 raise
+            task._origin = origin
+            tasks.append(task)
         payload = {k: v for k, v in data.items() if k != "tasks"}
         for key in ("vars", "inventory_filters"):
             if payload.get(key) is None and key in payload:

@@ -28,8 +28,10 @@ from nornflow.run.prepare import PreparedWorkflow, prepare
 from nornflow.run.processors import load_processor_class, make_processors
 from nornflow.run.reporter import Reporter
 from nornflow.run.results import WorkflowResult
-from nornflow.settings import FailureStrategy, Settings
-from nornflow.vars import env_vars, static_layers
+from nornflow.secrets import add_secret_names
+from nornflow.settings import FailureStrategy, Settings, settings_path
+from nornflow.vars import domain_of, env_vars, static_layers, vars_file
+from nornflow.workflow.blueprints import BlueprintCatalog, LoadContext, find_below
 from nornflow.workflow.catalog import TaskCatalog
 from nornflow.workflow.loader import safe_workflow_lookup
 
@@ -53,15 +55,16 @@ class NornFlow:
         environ: Mapping[str, str] | None = None,
         tune_gc: bool = False,
     ) -> None:
-        """``settings``: a ``Settings``, a path to ``nornflow.yaml``, or None (defaults, cwd).
+        """``settings``: a ``Settings``, a path to ``nornflow.yaml``, or None (defaults, cwd); a path
+        or None gives way to ``$NORNFLOW_SETTINGS`` when it is set.
         ``nornir``/``inventory`` give the hosts in code; ``processors`` are Nornir processor objects
         added before the project's; ``tune_gc`` lets nornflow freeze and pause the GC (the CLI does)."""
-        if settings is None:
-            self.settings = Settings(base_dir=Path.cwd())
-        elif isinstance(settings, Settings):
+        if isinstance(settings, Settings):
             self.settings = settings
         else:
-            self.settings = Settings.load(settings)
+            path = settings_path(settings)  # $NORNFLOW_SETTINGS first, as in NornFlow 1.0
+            self.settings = Settings.load(path) if path is not None else Settings(base_dir=Path.cwd())
+        self.settings = self.settings.with_packages()  # packages' folders after the project's own
         self.workers = workers if workers is not None else self.settings.workers
         if self.workers < 1:
             raise SettingsError(f"workers must be >= 1, got {self.workers}", key="workers")
@@ -79,10 +82,12 @@ class NornFlow:
             )
             for n, spec in enumerate(self.settings.processors)
         ]
+        add_secret_names(self.settings.secret_names)
         load_hook_dirs(self.settings.resolve(d) for d in self.settings.hook_dirs)
         load_j2_filter_dirs(self.settings.resolve(d) for d in self.settings.j2_filter_dirs)
         filters_mod.load_filter_dirs(self.settings.resolve(d) for d in self.settings.filter_dirs)
         self.catalog = TaskCatalog(self.settings.resolve(d) for d in self.settings.task_dirs)
+        self._blueprints: BlueprintCatalog | None = None
 
     # -- inventory ---------------------------------------------------------------------------------
 
@@ -143,7 +148,9 @@ class NornFlow:
 
     @safe_workflow_lookup
     def find_workflow(self, name: str) -> Path | None:
-        """Resolve a workflow reference: a path, or a name in the workflow dirs (with/without .yaml)."""
+        """Resolve a workflow reference: a path, or a name in the workflow dirs (with/without .yaml),
+        at their top or in a domain folder below (``daily`` for ``workflows/backup/daily.yaml``; a
+        name two domains share is an error naming both files)."""
         direct = Path(name).expanduser()
         if direct.suffix in (".yaml", ".yml") and direct.is_file():
             return direct
@@ -154,7 +161,10 @@ class NornFlow:
             for candidate in (base / name, base / f"{name}.yaml", base / f"{name}.yml"):
                 if candidate.is_file():
                     return candidate
-        return None
+        below = find_below((self.settings.resolve(d) for d in self.settings.workflow_dirs), name)
+        if len(below) > 1:
+            raise WorkflowError(f"workflow {name!r} is ambiguous: {', '.join(map(str, below))} (give a path)")
+        return below[0] if below else None
 
     def workflows(self) -> dict[str, Path]:
         """Every workflow file in the workflow dirs, by name."""
@@ -166,20 +176,43 @@ class NornFlow:
                     found.setdefault(path.stem, path)
         return found
 
-    def load_workflow(self, ref: str | Path | Mapping[str, Any] | WorkflowModel) -> PreparedWorkflow:
-        """Load and fully validate a workflow: a model, a mapping, a file, a workflow name or a task."""
+    @property
+    def blueprints(self) -> BlueprintCatalog:
+        """The blueprints of the project's blueprint dirs (scanned once, on first use)."""
+        if self._blueprints is None:
+            s = self.settings
+            self._blueprints = BlueprintCatalog((s.resolve(d) for d in s.blueprint_dirs), base_dir=s.base_dir)
+        return self._blueprints
+
+    def load_context(
+        self, file: str | Path | None = None, vars: Mapping[str, Any] | None = None
+    ) -> LoadContext:
+        """What loading the workflow ``file`` sees: the blueprints, and its static variables below its
+        own ``vars`` (environment, project defaults, its domain's defaults) and above (``vars``)."""
+        below = static_layers(
+            environment=env_vars(self._environ), defaults=self.default_vars(), domain=self.domain_vars(file)
+        )
+        return LoadContext(self.blueprints, below, dict(vars or {}))
+
+    def load_workflow(
+        self, ref: str | Path | Mapping[str, Any] | WorkflowModel, *, vars: Mapping[str, Any] | None = None
+    ) -> PreparedWorkflow:
+        """Load and fully validate a workflow: a model, a mapping, a file, a workflow name or a task.
+
+        ``vars`` (the CLI's ``--vars``) are what blueprint names and conditions see above the
+        workflow's own vars; pass the run's."""
         from nornflow.workflow.loader import load_workflow_file, workflow_from_mapping
 
         file = None
         if isinstance(ref, WorkflowModel):
             model = ref
         elif isinstance(ref, Mapping):
-            model = workflow_from_mapping(ref)
+            model = workflow_from_mapping(ref, context=self.load_context(None, vars))
         else:
             path = self.find_workflow(str(ref))
             if path is not None:
                 file = str(path)
-                model = load_workflow_file(path)
+                model = load_workflow_file(path, context=self.load_context(path, vars))
             elif isinstance(ref, str) and not ref.endswith((".yaml", ".yml")):
                 try:
                     self.catalog.get(ref)
@@ -198,11 +231,15 @@ class NornFlow:
         return prepare(model, self.catalog, file)
 
     def validate(
-        self, ref: str | Path | Mapping[str, Any] | WorkflowModel, *, allow_empty: bool = False
+        self,
+        ref: str | Path | Mapping[str, Any] | WorkflowModel,
+        *,
+        allow_empty: bool = False,
+        vars: Mapping[str, Any] | None = None,
     ) -> PreparedWorkflow:
         """Every check a run makes before touching a device, including inventory and filters (a
         selection of no host is an error unless ``allow_empty``)."""
-        prepared = self.load_workflow(ref)
+        prepared = self.load_workflow(ref, vars=vars)
         filters_mod.select_hosts(
             self.inventory, ("inventory_filters", prepared.model.inventory_filters), allow_empty=allow_empty
         )
@@ -223,6 +260,13 @@ class NornFlow:
         if not isinstance(data, Mapping):
             raise SettingsError("defaults.yaml must be a mapping of variable names to values", file=str(path))
         return dict(data)
+
+    def domain_vars(self, file: str | Path | None) -> dict[str, Any]:
+        """The variables of ``vars/<domain>/defaults.yaml`` for the workflow ``file`` (its first folder
+        under its workflow dir), between the project defaults and the workflow's vars."""
+        s = self.settings
+        domain = domain_of(file, (s.resolve(d) for d in s.workflow_dirs))
+        return {} if domain is None else vars_file(s.resolve(s.vars_dir) / domain / "defaults.yaml")
 
     def run(
         self,
@@ -246,7 +290,9 @@ class NornFlow:
         ``processors`` (Nornir processor objects) replace the configured ones for this run;
         ``executor`` replaces the in-process one (it must run the hosts of the filtered inventory).
         """
-        prepared = workflow if isinstance(workflow, PreparedWorkflow) else self.load_workflow(workflow)
+        prepared = (
+            workflow if isinstance(workflow, PreparedWorkflow) else self.load_workflow(workflow, vars=vars)
+        )
         wf = prepared.model
         strategy = FailureStrategy(failure_strategy or wf.failure_strategy or self.settings.failure_strategy)
         dry = (
@@ -267,6 +313,7 @@ class NornFlow:
         static = static_layers(
             environment=env_vars(self._environ),
             defaults=self.default_vars(),
+            domain=self.domain_vars(prepared.file),
             workflow_vars=wf.vars,
             cli_vars=vars,
         )

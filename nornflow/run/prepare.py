@@ -63,15 +63,19 @@ class PreparedWorkflow:
 
 def _prepare_task(task: TaskModel, catalog: TaskCatalog) -> PreparedTask:
     tfile, tline = task.source
+    origin = task.origin
     try:
         info = catalog.get(task.name)
     except NornFlowError as exc:
         exc.file, exc.line, exc.task = exc.file or tfile, exc.line or tline, task.name
+        exc.origin = exc.origin or origin
         raise
     try:
         args = CompiledArgs(task.args)
     except TemplateError as exc:
-        raise WorkflowError(str(exc), file=tfile, line=tline, task=task.name, key="args") from None
+        raise WorkflowError(
+            str(exc), file=tfile, line=tline, task=task.name, key="args", origin=origin
+        ) from None
     except RecursionError:
         # Jinja2 and the arg compiler recurse: a template nested thousands of levels deep, or args
         # from Python that contain themselves, must be a located error, not a crash.
@@ -81,6 +85,7 @@ def _prepare_task(task: TaskModel, catalog: TaskCatalog) -> PreparedTask:
             line=tline,
             task=task.name,
             key="args",
+            origin=origin,
         ) from None
     dispatcher = task.dispatcher  # validates every hook first
     setup = task.setup

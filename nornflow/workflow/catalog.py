@@ -1,8 +1,13 @@
-"""The task catalog: built-in tasks, the project's task dirs, and dotted import paths.
+"""The task catalog: built-in tasks, the project's task dirs, packages' tasks, and dotted import paths.
 
 A project task is any public function of a ``.py`` file in a task dir whose first parameter is a Nornir
 ``Task`` (annotated) and that returns a ``Result``. A module that fails to import is an error naming the
 file, never a silent skip.
+
+Every task also has a qualified name, as in NornFlow 1.0: ``nornflow.echo`` for a built-in,
+``local.NAME`` for the project's, ``PACKAGE.NAME`` for a package's (``packages:`` in the settings). A
+bare name is the project's task, else the built-in, else the one package providing it (two packages
+providing it make the bare name ambiguous: use the qualified names).
 """
 
 from __future__ import annotations
@@ -21,7 +26,28 @@ from nornir.core.task import Result, Task
 
 from nornflow.exceptions import TaskImportError, TaskNotFoundError
 
-__all__ = ["TaskCatalog", "TaskInfo", "import_file", "is_task_function"]
+__all__ = ["TaskCatalog", "TaskInfo", "import_file", "is_task_function", "package_of", "register_package"]
+
+#: Installed packages' roots (``packages:`` in the settings): root directory -> package name. Their
+#: modules are imported by their dotted names, so a package's own imports (relative ones too) work.
+_PACKAGES: dict[Path, str] = {}
+
+
+def register_package(root: Path, name: str) -> None:
+    """Note that ``root`` is the directory of the installed package ``name``."""
+    _PACKAGES[Path(root).resolve()] = name
+
+
+def package_of(path: Path) -> tuple[str, str] | None:
+    """``(package, dotted module name)`` of a file inside a registered package, else None."""
+    resolved = Path(path).resolve()
+    for root, name in _PACKAGES.items():
+        try:
+            parts = resolved.relative_to(root).with_suffix("").parts
+        except ValueError:
+            continue
+        return name, ".".join((name, *parts))
+    return None
 
 
 @dataclass(frozen=True)
@@ -76,7 +102,11 @@ def is_task_function(obj: Any) -> bool:
 
 
 def import_file(path: Path, namespace: str) -> Any:
-    """Import a Python file as a uniquely named module; any failure becomes an ImportError."""
+    """Import a Python file as a uniquely named module (a package's file by its dotted name); any
+    failure becomes an ImportError."""
+    inside = package_of(path)
+    if inside is not None:
+        return importlib.import_module(inside[1])
     digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
     module_name = f"{namespace}.{path.stem}_{digest}"
     spec = importlib.util.spec_from_file_location(module_name, path)
@@ -97,21 +127,52 @@ def _builtins() -> dict[str, TaskInfo]:
 
     return {
         name: TaskInfo.of(name, getattr(builtin, name), "nornflow (built-in)")
-        for name in ("echo", "set", "write_file")
+        for name in ("echo", "set", "write_file", "pause")
     }
 
 
 class TaskCatalog:
-    """Name -> task, from the built-ins plus the project's task dirs (project tasks win on a clash)."""
+    """Name -> task, from the built-ins plus the project's task dirs (project tasks win on a clash)
+    and the packages' (:data:`qualified` names them all ``nornflow.``/``local.``/``PACKAGE.``)."""
 
     def __init__(self, task_dirs: Iterable[str | Path] = ()) -> None:
         self.tasks: dict[str, TaskInfo] = _builtins()
+        #: every task by its qualified name: ``nornflow.echo``, ``local.backup``, ``acme.backup``
+        self.qualified: dict[str, TaskInfo] = {f"nornflow.{n}": info for n, info in self.tasks.items()}
+        #: bare names two packages provide: name -> their qualified names
+        self.ambiguous: dict[str, list[str]] = {}
+        self._builtin_names = set(self.tasks)
+        package_tasks: list[tuple[str, TaskInfo]] = []
         for directory in task_dirs:
-            self._scan(Path(directory))
+            for namespace, info in self._scan(Path(directory)):
+                if namespace == "local":
+                    self.tasks[info.name] = info
+                else:
+                    package_tasks.append((namespace, info))
+        self._add_package_tasks(package_tasks)
 
-    def _scan(self, directory: Path) -> None:
+    def _add_package_tasks(self, found: list[tuple[str, TaskInfo]]) -> None:
+        """Bare names for package tasks that neither the project nor nornflow has, unless two packages
+        provide the same one."""
+        owners: dict[str, list[str]] = {}
+        for namespace, info in found:
+            owners.setdefault(info.name, []).append(f"{namespace}.{info.name}")
+        for _namespace, info in found:
+            name = info.name
+            if name in self._builtin_names or self.qualified.get(f"local.{name}") is not None:
+                continue
+            if len(set(owners[name])) > 1:
+                self.ambiguous[name] = sorted(set(owners[name]))
+                self.tasks.pop(name, None)
+            else:
+                self.tasks[name] = info
+
+    def _scan(self, directory: Path) -> list[tuple[str, TaskInfo]]:
         if not directory.is_dir():
-            return
+            return []
+        inside = package_of(directory / "__init__.py")
+        namespace = inside[0] if inside is not None else "local"
+        found: list[tuple[str, TaskInfo]] = []
         seen: dict[str, str] = {}
         for path in sorted(directory.rglob("*.py")):
             # only folders inside the task dir count: the project itself may live under ~/.work/...
@@ -135,13 +196,22 @@ class TaskCatalog:
                         f"task {name!r} is defined twice: in {seen[name]} and in {path}", file=str(path)
                     )
                 seen[name] = str(path)
-                self.tasks[name] = TaskInfo.of(name, obj, str(path))
+                info = TaskInfo.of(name, obj, str(path))
+                self.qualified[f"{namespace}.{name}"] = info
+                found.append((namespace, info))
+        return found
 
     def get(self, name: str) -> TaskInfo:
         """The task called ``name``: catalog first, then a dotted ``module.function`` import path."""
-        info = self.tasks.get(name)
+        info = self.tasks.get(name) or self.qualified.get(name)
         if info is not None:
             return info
+        if name in self.ambiguous:
+            raise TaskNotFoundError(
+                f"task {name!r} is ambiguous: packages provide {' and '.join(self.ambiguous[name])}; "
+                "use one of these names",
+                task=name,
+            )
         if "." in name:
             module_name, _, attr = name.rpartition(".")
             try:

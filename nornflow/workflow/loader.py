@@ -1,4 +1,10 @@
-"""Load workflows from YAML files: safe loading, positions for errors, then the models."""
+"""Load workflows from YAML files: safe loading, positions for errors, blueprints, then the models.
+
+Loading expands every ``- blueprint:`` reference (:mod:`nornflow.workflow.blueprints`) and renders
+the template values of the hooks decided once per task (``shush: "{{ quiet }}"``) from the static
+variables of a :class:`~nornflow.workflow.blueprints.LoadContext`, so what is validated and run is
+the workflow as expanded, each task keeping the file and line it was written at.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from typing import Any, TypeVar
 
 from nornflow.exceptions import WorkflowError
 from nornflow.models.workflow import WorkflowModel
+from nornflow.workflow.blueprints import LoadContext, expand_tasks, render_load_time_hooks
 from nornflow.yamlio import load_yaml_file, position_of
 
 __all__ = ["load_workflow_file", "safe_workflow_lookup", "workflow_from_mapping"]
@@ -18,8 +25,15 @@ _Lookup = TypeVar("_Lookup", bound=Callable[..., Path | None])
 _SHOWN_CHARS = 60
 
 
-def workflow_from_mapping(data: Mapping[str, Any], *, file: str | None = None) -> WorkflowModel:
-    """Build a workflow from a document mapping with a top-level ``workflow:`` key."""
+def workflow_from_mapping(
+    data: Mapping[str, Any], *, file: str | None = None, context: LoadContext | None = None
+) -> WorkflowModel:
+    """Build a workflow from a document mapping with a top-level ``workflow:`` key.
+
+    ``context`` gives the blueprints and the static variables; without it a blueprint reference is an
+    error and template hook values see no variable. A workflow file without a ``name`` is named after
+    the file (NornFlow 1.0 makes the name optional).
+    """
     if not isinstance(data, Mapping):
         raise WorkflowError(
             f"a workflow file must be a mapping with a top-level 'workflow' key, got {type(data).__name__}",
@@ -39,17 +53,37 @@ def workflow_from_mapping(data: Mapping[str, Any], *, file: str | None = None) -
         )
     body = data["workflow"]
     _, line, _ = position_of(data, "workflow")
-    task_lines: list[int | None] = []
-    if isinstance(body, Mapping) and isinstance(body.get("tasks"), list):
-        for item in body["tasks"]:
-            task_lines.append(position_of(item)[1] if isinstance(item, Mapping) else None)
-    return WorkflowModel.create(body, file=file, task_lines=task_lines, line=line)
+    if not isinstance(body, Mapping) or not isinstance(body.get("tasks"), list) or not body["tasks"]:
+        return WorkflowModel.create(body, file=file, line=line)  # reports the bad shape
+    body = dict(body)
+    if "name" not in body and file is not None:
+        body["name"] = Path(file).stem
+    static = (context or LoadContext()).static(body.get("vars"))
+    placed = expand_tasks(body["tasks"], file=file, context=context, static=static)
+    if not placed:
+        raise WorkflowError(
+            "no task is left: every task comes from blueprints that their conditions leave out",
+            file=file,
+            line=position_of(data["workflow"], "tasks")[1] or line,
+            key="tasks",
+        )
+    body["tasks"] = [
+        render_load_time_hooks(t.raw, static, file=t.file, line=t.line, origin=t.origin) for t in placed
+    ]
+    return WorkflowModel.create(
+        body,
+        file=file,
+        line=line,
+        task_lines=[t.line for t in placed],
+        task_files=[t.file for t in placed],
+        task_origins=[t.origin for t in placed],
+    )
 
 
-def load_workflow_file(path: str | Path) -> WorkflowModel:
+def load_workflow_file(path: str | Path, *, context: LoadContext | None = None) -> WorkflowModel:
     """Read a workflow YAML file; every error names the file (and line where known)."""
     data = load_yaml_file(path)
-    return workflow_from_mapping(data, file=str(path))
+    return workflow_from_mapping(data, file=str(path), context=context)
 
 
 def safe_workflow_lookup(find: _Lookup) -> _Lookup:

@@ -2,10 +2,10 @@
 
 from nornflow.hooks.builtins.conditions import IfHook, WhenHook
 from nornflow.hooks.builtins.execution import LoopHook, RetriesHook, TimeoutHook
-from nornflow.hooks.builtins.output import OutputHook
+from nornflow.hooks.builtins.output import OutputHook, ShushHook
 from nornflow.hooks.builtins.results import ChangedWhenHook, FailedWhenHook, IgnoreErrorsHook
-from nornflow.hooks.builtins.run_once import RunOnceHook
-from nornflow.hooks.builtins.set_to import SetToHook
+from nornflow.hooks.builtins.run_once import RunOnceHook, SingleHook
+from nornflow.hooks.builtins.set_to import SetToHook, StoreAsHook
 
 __all__ = [
     "ChangedWhenHook",
@@ -17,6 +17,9 @@ __all__ = [
     "RetriesHook",
     "RunOnceHook",
     "SetToHook",
+    "ShushHook",
+    "SingleHook",
+    "StoreAsHook",
     "TimeoutHook",
     "WhenHook",
 ]

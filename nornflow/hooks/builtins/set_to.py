@@ -1,4 +1,4 @@
-"""``set_to``: store a task's result (or parts of it) in the host's runtime variables."""
+"""``set_to`` (NornFlow 1.0: ``store_as``): store a task's result, or parts of it, in host variables."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from typing import Any
 
 from nornflow import _hotpath
 from nornflow.hooks.base import PostRunHook
+from nornflow.hooks.builtins.flags import two_spellings
 from nornflow.hooks.outcome import VIEW_NAMES, outcome_view
 from nornflow.hooks.paths import PathError, parse_path, resolve_path
 from nornflow.hooks.registry import register_hook
 from nornflow.vars import check_var_name
 
-__all__ = ["SetToHook"]
+__all__ = ["SetToHook", "StoreAsHook"]
 
 
 def _check_var(name: Any) -> None:
@@ -42,8 +43,8 @@ class SetToHook(PostRunHook):
             # the common case is the hot path's own store (no frame of this class per host)
             self._run_hook = _hotpath.StoreResult(value)  # type: ignore[method-assign]
 
-    @staticmethod
-    def _parse(value: Any) -> tuple[tuple[str, str, str, tuple], ...]:
+    @classmethod
+    def _parse(cls, value: Any) -> tuple[tuple[str, str, str, tuple], ...]:
         if isinstance(value, str):
             _check_var(value)
             return ((value, "result", "result", ()),)
@@ -55,16 +56,19 @@ class SetToHook(PostRunHook):
                 _check_var(var)
                 if not isinstance(path, str):
                     raise ValueError(f"path for {var!r} must be a string such as 'result.items[0]'")
-                root, steps = parse_path(path)
-                if root not in VIEW_NAMES:
-                    raise ValueError(
-                        f"path {path!r} for {var!r} must start with one of: {', '.join(VIEW_NAMES)}"
-                    )
+                root, steps = cls._root(var, path, *parse_path(path))
                 targets.append((var, path, root, steps))
             return tuple(targets)
         raise ValueError(
             f"must be a variable name or a mapping of variable -> result path, got {type(value).__name__}"
         )
+
+    @staticmethod
+    def _root(var: str, path: str, root: str, steps: tuple) -> tuple[str, tuple]:
+        """Where a path starts: one of the outcome's names (``result``, ``failed``, ...)."""
+        if root not in VIEW_NAMES:
+            raise ValueError(f"path {path!r} for {var!r} must start with one of: {', '.join(VIEW_NAMES)}")
+        return root, steps
 
     def validate_value(self) -> None:
         """Reject a bad variable name or a malformed path before anything runs."""
@@ -82,3 +86,26 @@ class SetToHook(PostRunHook):
             values[var] = resolve_path(view[root], steps, path)
         for var, value in values.items():
             vars_mgr.set_runtime_var(host, var, value)
+
+
+@register_hook
+class StoreAsHook(SetToHook):
+    """NornFlow 1.0's set_to: a path not starting with result/failed/... reads the result payload.
+
+    ``store_as: facts`` is ``set_to: facts``. In the mapping form, a path whose first step is one of
+    the outcome's names (``result``, ``failed``, ``changed``, ``exception``, ``diff``, ``stdout``)
+    starts there, as with ``set_to``; any other path starts inside the result payload, so
+    ``{vendor: facts.vendor}`` is ``{vendor: result.facts.vendor}``.
+    """
+
+    hook_name = "store_as"
+
+    @staticmethod
+    def _root(var: str, path: str, root: str, steps: tuple) -> tuple[str, tuple]:
+        if root in VIEW_NAMES:
+            return root, steps
+        return "result", (("key", root), *steps)
+
+    def validate_task_compatibility(self, task_model: Any) -> tuple[bool, str]:
+        """A task takes ``set_to`` or ``store_as``, not both."""
+        return two_spellings(task_model, "store_as", "set_to")
