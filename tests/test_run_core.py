@@ -578,3 +578,39 @@ def test_a_service_running_many_engines_stays_flat(tmp_path: Path, mode: str, fl
     sizes = data["sizes"]
     assert (data["frozen"] == 0) is flat
     assert (sizes[-1] - sizes[4] < 1024 * 1024) is flat, [round(s / 1e6, 2) for s in sizes]
+
+
+# -- Nornir config files -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("asked", [False, True])
+def test_nornirs_file_log_is_off_unless_the_config_turns_it_on(tmp_path: Path, asked: bool) -> None:
+    """A stock Nornir config file neither writes ``nornir.log`` (raw passwords in tracebacks, 0644)
+    nor warns about conflicting logging on every run; a config that enables logging gets it."""
+    import warnings
+
+    (tmp_path / "hosts.yaml").write_text("r1:\n  password: hunter2\n")
+    config: dict[str, Any] = {
+        "inventory": {"plugin": "SimpleInventory", "options": {"host_file": str(tmp_path / "hosts.yaml")}}
+    }
+    if asked:
+        config["logging"] = {"enabled": True, "log_file": str(tmp_path / "nornir.log")}
+    (tmp_path / "nornir.yaml").write_text(json.dumps(config))
+    (tmp_path / "nornflow.yaml").write_text("nornir_config_file: nornir.yaml\n")
+    import logging as logging_module
+
+    handler = logging_module.StreamHandler()
+    logging_module.getLogger().addHandler(handler)  # as the CLI's log setup does
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            nf = NornFlow(tmp_path / "nornflow.yaml")
+            assert list(nf.inventory.hosts) == ["r1"]
+    finally:
+        logging_module.getLogger().removeHandler(handler)
+        for h in list(logging_module.getLogger("nornir").handlers):
+            logging_module.getLogger("nornir").removeHandler(h)
+            h.close()
+    assert (tmp_path / "nornir.log").exists() is asked
+    if not asked:
+        assert not [w for w in caught if "ConflictingConfiguration" in type(w.message).__name__]

@@ -112,7 +112,11 @@ class NornFlow:
             if not path.is_file():
                 raise SettingsError("Nornir config file not found", file=str(path), key="nornir_config_file")
             try:
-                nr = InitNornir(config_file=str(path))
+                # Nornir's own file log (nornir.log, mode 0644, raw passwords in tracebacks) only when
+                # the user's config asks for it: its default is on, and it warns on every run next to
+                # a program's own log handlers (ConflictingConfigurationWarning)
+                logging = {} if _asks_for_nornir_logging(path) else {"logging": {"enabled": False}}
+                nr = InitNornir(config_file=str(path), **logging)
             except NornFlowError:
                 raise
             except Exception as exc:
@@ -340,3 +344,15 @@ class NornFlow:
             reporter=reporter or Reporter(),
             handle_sigint=handle_sigint,
         )
+
+
+def _asks_for_nornir_logging(path: Path) -> bool:
+    """Whether a Nornir config file turns Nornir's logging on itself (``logging: {enabled: true}``)."""
+    from nornflow.yamlio import load_yaml_file
+
+    try:
+        data = load_yaml_file(path)
+    except NornFlowError:
+        return False  # InitNornir reports the broken file
+    section = data.get("logging") if isinstance(data, Mapping) else None
+    return isinstance(section, Mapping) and section.get("enabled") is True
