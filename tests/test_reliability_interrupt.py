@@ -103,7 +103,7 @@ def test_ctrl_c_stops_scheduling_lets_running_hosts_finish_and_writes_json(proje
     assert {r["skip_reason"] for r in after["hosts"].values()} == {"run interrupted"}
 
     # the console (stderr with --json) says so and still prints the partial recap
-    assert "interrupted: no new host will start" in err
+    assert "interrupted (SIGINT): no new host will start" in err
     assert "recap" in err and "INTERRUPTED 40 host(s)" in err
 
 
@@ -114,6 +114,42 @@ def test_ctrl_c_without_json_prints_the_partial_recap(project: Path):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "Traceback" not in out + err
-    assert "interrupted: no new host will start" in out
+    assert "interrupted (SIGINT): no new host will start" in out
     assert "run interrupted" in out and "recap" in out and "INTERRUPTED 40 host(s)" in out
     assert "done h00" in out  # a finished host's result is shown
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_sigterm_and_sighup_stop_the_run_as_ctrl_c_does(project: Path, sig: signal.Signals, code: int):
+    """``kill`` or a closed terminal: scheduling stops, running hosts finish, the partial recap and the
+    JSON of what finished are kept, and the exit code is 128 + the signal."""
+    proc = start_run(project, "--json", "--workers", "2")
+    wait_for_first_results(project, proc)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == code, err
+    assert "Traceback" not in out + err
+    data = json.loads(out)
+    assert data["interrupted"] is True and data["signal"] == sig.name and data["exit_code"] == code
+    assert data["incomplete"] is False
+    statuses = {h: r["status"] for h, r in data["tasks"][0]["hosts"].items()}
+    done = {h for h, s in statuses.items() if s == "ok"}
+    assert done == {p.name for p in (project / "markers").iterdir()}, "a finished host was lost"
+    assert len(done) < N_HOSTS - 10, "scheduling did not stop"
+    assert f"interrupted ({sig.name}): no new host will start" in err and "recap" in err
+
+
+def test_a_second_signal_aborts_and_still_writes_the_json_marked_incomplete(project: Path):
+    proc = start_run(project, "--json", "--workers", "2")
+    wait_for_first_results(project, proc)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in out + err and "aborted" in err
+    data = json.loads(out)
+    assert data["incomplete"] is True and data["interrupted"] is True
+    statuses = {h: r["status"] for h, r in data["tasks"][0]["hosts"].items()}
+    assert set(statuses) == {f"h{i:02d}" for i in range(N_HOSTS)}
+    assert any(s == "ok" for s in statuses.values())

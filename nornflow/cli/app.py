@@ -27,6 +27,7 @@ from nornflow.cli.masking import Masker, log_to_stderr
 from nornflow.exceptions import NornFlowError, UsageError, WorkflowError
 from nornflow.inventory.filters import parse_filters
 from nornflow.run.api import NornFlow
+from nornflow.run.driver import RunAborted
 from nornflow.secrets import SecretRegistry
 from nornflow.settings import FailureStrategy, Settings, find_settings, settings_path
 
@@ -308,7 +309,13 @@ def run(
             raise _fail(exc, debug, masker.mask_text) from None
         except typer.Exit:
             raise
-        except KeyboardInterrupt:
+        except RunAborted as aborted:  # a second signal: what is known, marked incomplete
+            run_log.failed(KeyboardInterrupt("aborted"))
+            result = aborted.result
+            _err_console().print(
+                "[bold yellow]aborted[/]: hosts still running were abandoned; the result is incomplete"
+            )
+        except KeyboardInterrupt:  # before the run started
             run_log.failed(KeyboardInterrupt("aborted"))
             _err_console().print("[bold yellow]aborted[/]")
             raise typer.Exit(EXIT_INTERRUPTED) from None

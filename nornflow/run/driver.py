@@ -24,7 +24,7 @@ from nornflow.run.reporter import Reporter
 from nornflow.run.results import TaskResult, WorkflowResult
 from nornflow.settings import FailureStrategy
 
-__all__ = ["RunState", "run_workflow"]
+__all__ = ["STOP_SIGNALS", "RunAborted", "RunState", "run_workflow"]
 
 
 @dataclass
@@ -33,6 +33,7 @@ class RunState:
 
     stop: threading.Event = field(default_factory=threading.Event)
     interrupted: bool = False
+    signal: str | None = None
     stopped: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -74,20 +75,44 @@ def run_workflow(
         reporter.workflow_started(wf, names)
         started = time.perf_counter()
         try:
-            with _sigint_stops(state, reporter, enabled=handle_sigint):
+            with _signals_stop(state, reporter, enabled=handle_sigint):
                 for task_index, task in enumerate(prepared.tasks):
                     tr = TaskResult(task.name, task_index, names, index)
                     tr.print_output = task.print_output
                     result.tasks.append(tr)
                     _run_task(task_index, task, tr, executor, state, strategy, reporter, failed_before)
+        except KeyboardInterrupt:
+            # aborted: keep what is known (hosts in flight are abandoned, as the operator asked)
+            result.incomplete = True
+            _settle(result, state, started)
+            raise RunAborted(result) from None
         finally:
             result.variables = executor.variables()
             executor.close()
-    result.duration = time.perf_counter() - started
-    result.interrupted = state.interrupted
-    result.stopped = state.stopped
+    _settle(result, state, started)
     reporter.workflow_completed(result)
     return result
+
+
+class RunAborted(KeyboardInterrupt):
+    """A second stop signal aborted the run: ``result`` holds what was known then (``incomplete``).
+
+    A ``KeyboardInterrupt``, so a caller that only knows Ctrl-C still stops."""
+
+    def __init__(self, result: WorkflowResult) -> None:
+        super().__init__("run aborted")
+        self.result = result
+
+
+def _settle(result: WorkflowResult, state: RunState, started: float) -> None:
+    result.duration = time.perf_counter() - started
+    result.interrupted = state.interrupted
+    result.signal = state.signal
+    result.stopped = state.stopped
+    for task in result.tasks if result.incomplete else ():
+        for i, code in enumerate(task.codes):
+            if code == NOT_RUN:
+                task.skip_reasons.setdefault(i, "run aborted" if result.incomplete else "run interrupted")
 
 
 def _run_task(
@@ -162,25 +187,35 @@ def _active(tr: TaskResult, failed_before: set[str], strategy: FailureStrategy) 
     return positions
 
 
+#: The signals that stop a run: Ctrl-C, ``kill``/a service manager, a closed terminal (POSIX only).
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
 @contextlib.contextmanager
-def _sigint_stops(state: RunState, reporter: Reporter, enabled: bool = True) -> Iterator[None]:
-    """During a run, the first Ctrl-C stops scheduling (in-flight hosts finish); a second one aborts."""
+def _signals_stop(state: RunState, reporter: Reporter, enabled: bool = True) -> Iterator[None]:
+    """During a run, the first SIGINT, SIGTERM or SIGHUP stops scheduling (in-flight hosts finish and
+    are reported); a second one aborts (``KeyboardInterrupt``: the run's result is marked incomplete).
+    Signal handlers belong to the main thread: elsewhere (a library's worker thread) nothing changes."""
     if not enabled or threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, frame: Any) -> None:
         if state.interrupted:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+            for sig in STOP_SIGNALS:
+                signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
             raise KeyboardInterrupt
         state.interrupted = True
+        state.signal = signal.Signals(signum).name
         state.stop.set()
         reporter.notice(
-            "interrupted: no new host will start; waiting for running hosts (Ctrl-C again to abort)"
+            f"interrupted ({state.signal}): no new host will start; waiting for running hosts "
+            "(again to abort)"
         )
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, old in previous.items():
+            signal.signal(sig, old)

@@ -20,12 +20,16 @@ __all__ = [
     "FAILED",
     "NOT_RUN",
     "OK",
+    "SIGNAL_EXIT_CODES",
     "SKIPPED",
     "STATUS_NAMES",
     "HostTaskResult",
     "TaskResult",
     "WorkflowResult",
 ]
+
+#: Exit codes of a run a signal interrupted: 128 + the signal's number, as shells report it.
+SIGNAL_EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143, "SIGHUP": 129}
 
 #: Status names by code (a host that never ran reads as skipped, with the reason "not run").
 STATUS_NAMES = ("skipped", "ok", "changed", "failed", "skipped")
@@ -205,6 +209,11 @@ class WorkflowResult:
     tasks: list[TaskResult] = field(default_factory=list)
     duration: float = 0.0
     interrupted: bool = False
+    #: the signal that interrupted the run (SIGINT, SIGTERM, SIGHUP), when one did
+    signal: str | None = None
+    #: the run was aborted (a second signal) before its hosts in flight finished: what is here is
+    #: what was known then
+    incomplete: bool = False
     stopped: str | None = None
     dry_run: bool = False
     failure_strategy: str = "skip-failed"
@@ -217,9 +226,10 @@ class WorkflowResult:
 
     @property
     def exit_code(self) -> int:
-        """0 all hosts ok, 1 some host failed, 130 interrupted (DESIGN.md)."""
+        """0 all hosts ok, 1 some host failed; interrupted: 128 + the signal (130 SIGINT, 143 SIGTERM,
+        129 SIGHUP), as shells report a process a signal ended."""
         if self.interrupted:
-            return 130
+            return SIGNAL_EXIT_CODES.get(self.signal or "SIGINT", 130)
         return 1 if self.failed else 0
 
     @property
@@ -248,6 +258,8 @@ class WorkflowResult:
             "failure_strategy": self.failure_strategy,
             "stopped": self.stopped,
             "interrupted": self.interrupted,
+            "signal": self.signal,
+            "incomplete": self.incomplete,
             "hosts": self.hosts,
             "failed_hosts": self.failed_hosts,
             "tasks": [t.to_dict() for t in self.tasks],
