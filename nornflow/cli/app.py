@@ -16,12 +16,12 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from nornflow._version import __version__
 from nornflow.cli.console import ConsoleReporter
 from nornflow.cli.masking import Masker, log_to_stderr
+from nornflow.cli.text import markup, printable
 from nornflow.exceptions import NornFlowError, WorkflowError
 from nornflow.inventory.filters import parse_filters
 from nornflow.run.api import NornFlow
@@ -110,13 +110,18 @@ def _fail(error: BaseException, debug: bool, mask: Callable[[str], str] | None =
     console = _err_console()
     mask = mask or (lambda text: text)
     if isinstance(error, NornFlowError):
-        console.print(f"[bold red]error:[/] {escape(mask(str(error)))}")
+        console.print(f"[bold red]error:[/] {markup(mask(str(error)), multiline=True)}")
         if debug:
-            console.out(mask("".join(traceback.format_exception(error))), highlight=False)
+            console.out(
+                printable(mask("".join(traceback.format_exception(error))), multiline=True), highlight=False
+            )
         return typer.Exit(error.exit_code)
-    console.print(f"[bold red]internal error:[/] {escape(type(error).__name__)}: {escape(mask(str(error)))}")
+    message = markup(mask(str(error)), multiline=True)
+    console.print(f"[bold red]internal error:[/] {markup(type(error).__name__)}: {message}")
     if debug:
-        console.out(mask("".join(traceback.format_exception(error))), highlight=False)
+        console.out(
+            printable(mask("".join(traceback.format_exception(error))), multiline=True), highlight=False
+        )
     else:
         console.print("run again with --debug for a traceback")
     return typer.Exit(EXIT_INTERNAL)
@@ -163,8 +168,8 @@ def init(
     except NornFlowError as exc:
         raise _fail(exc, False) from None
     console = Console(highlight=False)
-    console.print(f"created a nornflow project in {escape(str(directory))} ({len(written)} files)")
-    console.print(f"try: cd {escape(str(directory))} && nornflow run hello")
+    console.print(f"created a nornflow project in {markup(str(directory))} ({len(written)} files)")
+    console.print(f"try: cd {markup(str(directory))} && nornflow run hello")
 
 
 @app.command()
@@ -251,7 +256,7 @@ def validate(
     model = prepared.model
     hooks = sum(len(t.model.hooks) for t in prepared.tasks)
     console.print(
-        f"[green]valid[/]: workflow {escape(model.name)} ({len(prepared.tasks)} task(s), {hooks} hook(s), "
+        f"[green]valid[/]: workflow {markup(model.name)} ({len(prepared.tasks)} task(s), {hooks} hook(s), "
         f"{len(engine.inventory.hosts)} host(s) in inventory)"
     )
 
@@ -266,7 +271,7 @@ def show_tasks(project: Path | None = _PROJECT, settings_file: Path | None = _SE
     table = Table("task", "description", "source", show_edge=False)
     for name in engine.catalog:
         info = engine.catalog.tasks[name]
-        table.add_row(escape(name), escape(info.description), escape(info.source))
+        table.add_row(markup(name), markup(info.description), markup(info.source))
     _out_console().print(table)
 
 
@@ -285,7 +290,7 @@ def show_hooks(project: Path | None = _PROJECT, settings_file: Path | None = _SE
         scope = "once per task" if cls.run_once_per_task else "per host"
         module = cls.__module__
         source = "nornflow (built-in)" if module.startswith("nornflow.") else _module_file(cls)
-        table.add_row(escape(name), cls.phase, scope, escape(cls.describe()), escape(source))
+        table.add_row(markup(name), cls.phase, scope, markup(cls.describe()), markup(source))
     _out_console().print(table)
 
 
@@ -303,14 +308,14 @@ def show_filters(project: Path | None = _PROJECT, settings_file: Path | None = _
     table = Table("jinja2 filter", "description", "source", title="Jinja2 filters", show_edge=False)
     for info in filter_catalog():
         source = info.source + (f" (replaces the {info.overrides})" if info.overrides else "")
-        table.add_row(escape(info.name), escape(info.description), escape(source))
+        table.add_row(markup(info.name), markup(info.description), markup(source))
     console.print(table)
     table = Table(
         "inventory filter", "takes", "description", "source", title="inventory filters", show_edge=False
     )
     for name in sorted(FILTERS):
         spec = FILTERS[name]
-        table.add_row(escape(name), escape(spec.takes), escape(spec.description), escape(spec.source))
+        table.add_row(markup(name), markup(spec.takes), markup(spec.description), markup(spec.source))
     table.add_row(
         "any other key",
         "value(s)",
@@ -339,10 +344,10 @@ def show_workflows(project: Path | None = _PROJECT, settings_file: Path | None =
         try:
             model = load_workflow_file(path)
             table.add_row(
-                escape(name), str(len(model.tasks)), escape(model.description or ""), escape(str(path))
+                markup(name), str(len(model.tasks)), markup(model.description or ""), markup(str(path))
             )
         except NornFlowError as exc:
-            table.add_row(escape(name), "-", f"[red]invalid: {escape(exc.message)}[/]", escape(str(path)))
+            table.add_row(markup(name), "-", f"[red]invalid: {markup(exc.message)}[/]", markup(str(path)))
     _out_console().print(table)
 
 

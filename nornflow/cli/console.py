@@ -8,11 +8,11 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from nornflow._hotpath import FAILED
+from nornflow.cli.text import markup
 from nornflow.models.task import TaskModel
 from nornflow.models.workflow import WorkflowModel
 from nornflow.run.reporter import Reporter
@@ -39,7 +39,7 @@ def _short(value: Any, limit: int = 300) -> str:
 def _hook_label(hook: str | None) -> str:
     """`` [hook NAME]`` for a failure line; the bracket is escaped, or rich would take it for markup
     and drop it, and the operator would not see which hook failed."""
-    return escape(f" [hook {hook}]") if hook else ""
+    return markup(f" [hook {hook}]") if hook else ""
 
 
 class _PolledProgress(Progress):
@@ -78,19 +78,19 @@ class ConsoleReporter(Reporter):
         n_tasks = len(workflow.tasks)
         self._detail = self.verbose or len(hosts) * n_tasks <= PER_HOST_LINES_LIMIT
         self._bar_wanted = not self._detail and self.console.is_terminal
-        title = f"[bold]workflow[/] {escape(workflow.name)}: {n_tasks} task(s) on {len(hosts)} host(s)"
+        title = f"[bold]workflow[/] {markup(workflow.name)}: {n_tasks} task(s) on {len(hosts)} host(s)"
         self.console.print(title)
         if workflow.description:
-            self.console.print(f"[dim]{escape(workflow.description)}[/]")
+            self.console.print(f"[dim]{markup(workflow.description)}[/]")
 
     def task_started(self, task: TaskModel, index: int, hosts: int) -> None:
         """Show the task header (and start its progress bar on large runs)."""
         if self._detail:
-            self.console.rule(f"[bold]{index + 1}. {escape(task.name)}[/]", align="left")
+            self.console.rule(f"[bold]{index + 1}. {markup(task.name)}[/]", align="left")
             return
         if self._bar_wanted:
             self._progress = _PolledProgress(
-                TextColumn(f"{index + 1}. {escape(task.name)}"),
+                TextColumn(f"{index + 1}. {markup(task.name)}"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
@@ -119,19 +119,19 @@ class ConsoleReporter(Reporter):
             for r in result:
                 style = _STATUS_STYLE.get(r.status, "")
                 label = "failed (ignored)" if r.ignored else r.status
-                line = f"  [{style}]{label:8}[/] {escape(r.host)}"
+                line = f"  [{style}]{label:8}[/] {markup(r.host)}"
                 if r.status == "skipped" and r.skip_reason:
-                    line += f" [dim]({escape(r.skip_reason)})[/]"
+                    line += f" [dim]({markup(r.skip_reason)})[/]"
                 elif r.error is not None:
                     hook = _hook_label(r.error.hook)
-                    line += f"{hook}: {escape(self.mask(f'{r.error.type}: {r.error.message}'))}"
+                    line += f"{hook}: {markup(self.mask(f'{r.error.type}: {r.error.message}'))}"
                 elif result.print_output and r.result is not None:
-                    line += f": {escape(_short(self.mask(r.result)))}"
+                    line += f": {markup(_short(self.mask(r.result)))}"
                 self.console.print(line)
             return
         summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
         self.console.print(
-            f"{result.task_index + 1}. [bold]{escape(task.name)}[/]: {summary or 'no hosts'} "
+            f"{result.task_index + 1}. [bold]{markup(task.name)}[/]: {summary or 'no hosts'} "
             f"[dim]({result.duration:.2f}s)[/]"
         )
         shown = 0
@@ -147,12 +147,12 @@ class ConsoleReporter(Reporter):
                 hook = _hook_label(error.hook if error else None)
                 msg = f"{error.type}: {error.message}" if error else "failed"
                 self.console.print(
-                    f"  [bold red]failed[/] {escape(result.hosts[i])}{hook}: {escape(self.mask(msg))}"
+                    f"  [bold red]failed[/] {markup(result.hosts[i])}{hook}: {markup(self.mask(msg))}"
                 )
 
     def notice(self, message: str) -> None:
         """Print an operator notice."""
-        self.console.print(f"[bold yellow]{escape(message)}[/]")
+        self.console.print(f"[bold yellow]{markup(message)}[/]")
 
     def workflow_completed(self, result: WorkflowResult) -> None:
         """The recap table: per task counts and durations, then the host totals."""
@@ -166,7 +166,7 @@ class ConsoleReporter(Reporter):
             c = task.counts()
             failed = f"{c['failed']}" + (f" ({c['ignored']} ignored)" if c["ignored"] else "")
             table.add_row(
-                f"{task.task_index + 1}. {escape(task.name)}",
+                f"{task.task_index + 1}. {markup(task.name)}",
                 str(c["ok"]),
                 str(c["changed"]),
                 f"[red]{failed}[/]" if c["failed"] else "0",
@@ -179,7 +179,7 @@ class ConsoleReporter(Reporter):
         status = "[bold red]FAILED[/]" if result.failed else "[bold green]OK[/]"
         if result.interrupted:
             status = "[bold yellow]INTERRUPTED[/]"
-        extra = f"; {escape(result.stopped)}" if result.stopped else ""
+        extra = f"; {markup(result.stopped)}" if result.stopped else ""
         dry = " [dim](dry run)[/]" if result.dry_run else ""
         self.console.print(
             f"{status} {len(result.hosts)} host(s): {ok_hosts} ok, {len(failed_hosts)} failed "
