@@ -71,7 +71,16 @@ def test_json_output_is_the_structured_result(project: Path):
     assert r1["status"] == "ok" and r1["result"]["site"] == "ams"
     assert data["tasks"][2]["hosts"]["sw1"]["status"] == "changed"
     assert data["variables"]["fw1"]["facts"]["role"] == "firewall"
-    assert data["tasks"][3]["counts"] == {"ok": 4, "changed": 0, "failed": 0, "skipped": 0, "ignored": 0}
+    assert data["tasks"][3]["counts"] == {
+        "ok": 4,
+        "changed": 0,
+        "failed": 0,
+        "skipped": 0,
+        "ignored": 0,
+        "not_run": 0,
+        "ran": 4,
+    }
+    assert data["host_counts"] == {"total": 4, "ran": 4, "ok": 4, "failed": 0, "unfinished": 0, "not_run": 0}
 
 
 def test_second_run_reports_no_change_and_dry_run_writes_nothing(project: Path):
@@ -198,12 +207,15 @@ def test_fail_fast_stops_and_says_so(project: Path):
     result = cli("run", "ff", "--workers", "1", "--vars", "x=1", cwd=project)
     assert result.exit_code == 1
     assert "fail-fast" in result.output
+    # the three hosts never started: they are "not run", not "ok"
+    assert "FAILED 4 host(s): 1 ran (0 ok, 1 failed), 3 not run" in result.output
     data = json.loads(cli("run", "ff", "--workers", "1", "--json", cwd=project).stdout)
     assert data["stopped"].startswith("fail-fast: host 'r1' failed task 'echo'")
     first = data["tasks"][0]["hosts"]
     assert first["r1"]["status"] == "failed"
-    assert all(first[h]["status"] == "skipped" for h in ("r2", "sw1", "fw1"))
-    assert all(h["status"] == "skipped" for h in data["tasks"][1]["hosts"].values())
+    assert all(first[h]["status"] == "not_run" for h in ("r2", "sw1", "fw1"))
+    assert all(h["status"] == "not_run" for h in data["tasks"][1]["hosts"].values())
+    assert data["not_run_hosts"] == ["r2", "sw1", "fw1"]
 
 
 def test_output_false_is_honoured(project: Path):

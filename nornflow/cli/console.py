@@ -25,7 +25,13 @@ PER_HOST_LINES_LIMIT = 200
 #: At most this many failures are listed per task (all are in --json).
 MAX_FAILURES_SHOWN = 25
 
-_STATUS_STYLE = {"ok": "green", "changed": "yellow", "failed": "bold red", "skipped": "dim"}
+_STATUS_STYLE = {
+    "ok": "green",
+    "changed": "yellow",
+    "failed": "bold red",
+    "skipped": "dim",
+    "not_run": "yellow",
+}
 
 
 def _short(value: Any, limit: int = 300) -> str:
@@ -40,6 +46,19 @@ def _hook_label(hook: str | None) -> str:
     """`` [hook NAME]`` for a failure line; the bracket is escaped, or rich would take it for markup
     and drop it, and the operator would not see which hook failed."""
     return markup(f" [hook {hook}]") if hook else ""
+
+
+def _summary(counts: dict[str, int]) -> str:
+    """``95 ok, 3 failed, 2 failed (ignored), 10 not run``: a task's non-zero counts."""
+    parts = [
+        (counts["ok"], "ok"),
+        (counts["changed"], "changed"),
+        (counts["failed"] - counts["ignored"], "failed"),
+        (counts["ignored"], "failed (ignored)"),
+        (counts["skipped"], "skipped"),
+        (counts["not_run"], "not run"),
+    ]
+    return ", ".join(f"{n} {label}" for n, label in parts if n)
 
 
 class _PolledProgress(Progress):
@@ -118,9 +137,9 @@ class ConsoleReporter(Reporter):
         if self._detail:
             for r in result:
                 style = _STATUS_STYLE.get(r.status, "")
-                label = "failed (ignored)" if r.ignored else r.status
+                label = "failed (ignored)" if r.ignored else r.status.replace("_", " ")
                 line = f"  [{style}]{label:8}[/] {markup(r.host)}"
-                if r.status == "skipped" and r.skip_reason:
+                if r.status in ("skipped", "not_run") and r.skip_reason:
                     line += f" [dim]({markup(r.skip_reason)})[/]"
                 elif r.error is not None:
                     hook = _hook_label(r.error.hook)
@@ -129,7 +148,7 @@ class ConsoleReporter(Reporter):
                     line += f": {markup(_short(self.mask(r.result)))}"
                 self.console.print(line)
             return
-        summary = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+        summary = _summary(counts)
         self.console.print(
             f"{result.task_index + 1}. [bold]{markup(task.name)}[/]: {summary or 'no hosts'} "
             f"[dim]({result.duration:.2f}s)[/]"
@@ -155,33 +174,55 @@ class ConsoleReporter(Reporter):
         self.console.print(f"[bold yellow]{markup(message)}[/]")
 
     def workflow_completed(self, result: WorkflowResult) -> None:
-        """The recap table: per task counts and durations, then the host totals."""
+        """The recap table (per task counts and durations), then the hosts' totals, honestly: a host
+        that never ran is "not run", not "ok"."""
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
-        table = Table(title="recap", title_justify="left", show_edge=False)
-        for column in ("task", "ok", "changed", "failed", "skipped", "duration"):
-            table.add_column(column, justify="left" if column == "task" else "right")
-        for task in result.tasks:
-            c = task.counts()
-            failed = f"{c['failed']}" + (f" ({c['ignored']} ignored)" if c["ignored"] else "")
-            table.add_row(
-                f"{task.task_index + 1}. {markup(task.name)}",
-                str(c["ok"]),
-                str(c["changed"]),
-                f"[red]{failed}[/]" if c["failed"] else "0",
-                str(c["skipped"]),
-                f"{task.duration:.2f}s",
-            )
-        self.console.print(table)
-        failed_hosts = result.failed_hosts
-        ok_hosts = len(result.hosts) - len(failed_hosts)
-        status = "[bold red]FAILED[/]" if result.failed else "[bold green]OK[/]"
-        if result.interrupted:
-            status = "[bold yellow]INTERRUPTED[/]"
-        extra = f"; {markup(result.stopped)}" if result.stopped else ""
-        dry = " [dim](dry run)[/]" if result.dry_run else ""
-        self.console.print(
-            f"{status} {len(result.hosts)} host(s): {ok_hosts} ok, {len(failed_hosts)} failed "
-            f"in {result.duration:.2f}s{dry}{extra}"
-        )
+        self.console.print(_task_recap(result))
+        self.console.print(_final_line(result))
+
+
+def _task_recap(result: WorkflowResult) -> Table:
+    """Per task: ok, changed, failed (counted), skipped, and the ignored failures and hosts that never
+    started when there are any (those columns only appear then)."""
+    counts = [task.counts() for task in result.tasks]
+    ignored = any(c["ignored"] for c in counts)
+    not_run = any(c["not_run"] for c in counts)
+    columns = ["task", "ok", "changed", "failed"]
+    columns += ["ignored"] if ignored else []
+    columns += ["skipped"] + (["not run"] if not_run else []) + ["duration"]
+    table = Table(title="recap", title_justify="left", show_edge=False)
+    for column in columns:
+        table.add_column(column, justify="left" if column == "task" else "right")
+    for task, c in zip(result.tasks, counts, strict=True):
+        failed = c["failed"] - c["ignored"]
+        row = [f"{task.task_index + 1}. {markup(task.name)}", str(c["ok"]), str(c["changed"])]
+        row.append(f"[red]{failed}[/]" if failed else "0")
+        if ignored:
+            row.append(f"[yellow]{c['ignored']}[/]" if c["ignored"] else "0")
+        row.append(str(c["skipped"]))
+        if not_run:
+            row.append(f"[yellow]{c['not_run']}[/]" if c["not_run"] else "0")
+        row.append(f"{task.duration:.2f}s")
+        table.add_row(*row)
+    return table
+
+
+def _final_line(result: WorkflowResult) -> str:
+    """``OK 4 host(s): 4 ok, 0 failed in 0.12s``; when some hosts never started, how many ran and
+    how many did not (``958 ran (0 ok, 3 failed, 955 unfinished), 4042 not run``)."""
+    c = result.host_counts()
+    status = "[bold red]FAILED[/]" if result.failed else "[bold green]OK[/]"
+    if result.interrupted:
+        status = "[bold yellow]INTERRUPTED[/]"
+    done = [f"{c['ok']} ok", f"{c['failed']} failed"] + (
+        [f"{c['unfinished']} unfinished"] if c["unfinished"] else []
+    )
+    if c["not_run"] or c["unfinished"]:
+        hosts = f"{c['ran']} ran ({', '.join(done)}), {c['not_run']} not run"
+    else:
+        hosts = ", ".join(done)
+    extra = f"; {markup(result.stopped)}" if result.stopped else ""
+    dry = " [dim](dry run)[/]" if result.dry_run else ""
+    return f"{status} {c['total']} host(s): {hosts} in {result.duration:.2f}s{dry}{extra}"
