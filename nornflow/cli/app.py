@@ -7,6 +7,7 @@ local variables (they may hold device passwords).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import traceback
@@ -22,7 +23,7 @@ from nornflow._version import __version__
 from nornflow.cli.console import ConsoleReporter
 from nornflow.cli.masking import Masker, log_to_stderr
 from nornflow.cli.text import markup, printable
-from nornflow.exceptions import NornFlowError, WorkflowError
+from nornflow.exceptions import NornFlowError, UsageError, WorkflowError
 from nornflow.inventory.filters import parse_filters
 from nornflow.run.api import NornFlow
 from nornflow.secrets import SecretRegistry
@@ -185,7 +186,12 @@ def run(
     failure_strategy: FailureStrategy | None = typer.Option(None, "--failure-strategy", help="Override."),
     dry_run: bool | None = typer.Option(None, "--dry-run/--no-dry-run", help="Tasks report, not change."),
     workers: int | None = typer.Option(None, "--workers", "-w", min=1, help="Worker threads."),
-    json_out: bool = typer.Option(False, "--json", help="Write the structured result to stdout."),
+    json_out: bool = typer.Option(
+        False, "--json", help="Write the structured result to stdout (and the console to stderr)."
+    ),
+    json_file: Path | None = typer.Option(
+        None, "--json-file", help="Write the structured result to this file; the console stays on stdout."
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Per-host lines even for large runs."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
     show_secrets: bool = typer.Option(False, "--show-secrets", help="Do not mask secrets in output."),
@@ -193,10 +199,15 @@ def run(
     settings_file: Path | None = _SETTINGS,
 ) -> None:
     """Run a workflow (or a single task) and print a recap; exit 1 if any host failed."""
+    # With --json, stdout carries the JSON document and nothing else: the console goes to stderr, and
+    # so does whatever a task prints (print() in any thread writes to the redirected sys.stdout).
+    stdout = sys.stdout
     console = Console(stderr=json_out, highlight=False, soft_wrap=True)
     masker = Masker(SecretRegistry(), not show_secrets)
-    with log_to_stderr(debug, masker):
+    quiet_stdout = contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext()
+    with log_to_stderr(debug, masker), quiet_stdout:
         try:
+            _check_output_file(json_file, "--json-file")
             engine = _engine(project, settings_file, workers, tune_gc=True)  # a CLI run owns its process
             cli_vars = parse_assignments(vars_, "--vars")
             filters = parse_filters(filter_)
@@ -224,14 +235,35 @@ def run(
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except Exception as exc:
             raise _fail(exc, debug, masker.mask_text) from None
-    if json_out:
+    if json_out or json_file is not None:
         # a value reaches another task's results only through a variable: knowing the secrets among
         # the variables is enough to mask them everywhere in the document
         masker.learn(result.variables)
-        data = masker.mask_value(result.to_dict())
-        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-        sys.stdout.flush()
+        document = json.dumps(masker.mask_value(result.to_dict()), indent=2, default=str) + "\n"
+        if json_file is not None:
+            _write_output_file(json_file, document, "--json-file", debug)
+        if json_out:
+            stdout.write(document)
+            stdout.flush()
     raise typer.Exit(result.exit_code)
+
+
+def _check_output_file(path: Path | None, option: str) -> None:
+    """A file option naming a directory is a usage error, before anything runs."""
+    if path is not None and path.is_dir():
+        raise UsageError(f"{option} {path} is a directory, not a file", key=option)
+
+
+def _write_output_file(path: Path, text: str, option: str, debug: bool) -> None:
+    """Write ``text`` to ``path`` atomically (readers see the old file or the new one, never a part);
+    a path that cannot be written is the option's fault: a usage error (exit 2)."""
+    from nornflow.fileio import atomic_write
+
+    try:
+        atomic_write(path, text)
+    except OSError as exc:
+        error = UsageError(f"cannot write {option} {path}: {exc.strerror or exc}", key=option)
+        raise _fail(error, debug) from None
 
 
 @app.command()
