@@ -301,7 +301,7 @@ def test_validation_happens_before_any_task_runs(project: Path):
 
 def test_unknown_filter_and_undefined_variable(project: Path):
     assert_user_error(
-        cli("run", "hello", "--filter", "colour=red", cwd=project), 3, "unknown filter 'colour'"
+        cli("run", "hello", "--filter", "colour=red", cwd=project), 2, "unknown filter 'colour'"
     )
     workflow(
         project,
@@ -326,7 +326,7 @@ def test_inventory_file_missing(project: Path):
 def test_bad_cli_usage_exits_2(project: Path):
     assert cli("run", cwd=project).exit_code == 2
     assert cli("run", "hello", "--failure-strategy", "sometimes", cwd=project).exit_code == 2
-    assert_user_error(cli("run", "hello", "--vars", "novalue", cwd=project), 3, "key=value")
+    assert_user_error(cli("run", "hello", "--vars", "novalue", cwd=project), 2, "key=value")
 
 
 def test_debug_shows_a_traceback_without_locals(project: Path):

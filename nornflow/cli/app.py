@@ -23,7 +23,7 @@ from nornflow._version import __version__
 from nornflow.cli.console import ConsoleReporter
 from nornflow.cli.masking import Masker, log_to_stderr
 from nornflow.cli.text import markup, printable
-from nornflow.exceptions import NornFlowError, UsageError, WorkflowError
+from nornflow.exceptions import NornFlowError, UsageError
 from nornflow.inventory.filters import parse_filters
 from nornflow.run.api import NornFlow
 from nornflow.secrets import SecretRegistry
@@ -65,7 +65,7 @@ def parse_assignments(items: Sequence[str], what: str = "--vars") -> dict[str, A
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise WorkflowError(f"{what} takes key=value, got {item!r}", key=what)
+            raise UsageError(f"{what} takes key=value, got {item!r}", key=what)
         out[key] = _parse_cli_value(value)
     return out
 
@@ -106,12 +106,23 @@ def _err_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _fail(error: BaseException, debug: bool, mask: Callable[[str], str] | None = None) -> typer.Exit:
-    """Print ``error`` (masked; with its traceback, never its locals, under ``--debug``); the exit."""
+def _fail(
+    error: BaseException, debug: bool, mask: Callable[[str], str] | None = None, *, hint: bool = False
+) -> typer.Exit:
+    """Print ``error`` (masked; with its traceback, never its locals, under ``--debug``); the exit.
+
+    ``hint``: the command ran outside any project, which is likely why a workflow, a task or the
+    inventory was not found; the error says so and how to make one.
+    """
     console = _err_console()
     mask = mask or (lambda text: text)
     if isinstance(error, NornFlowError):
         console.print(f"[bold red]error:[/] {markup(mask(str(error)), multiline=True)}")
+        if hint and not isinstance(error, UsageError):
+            console.print(
+                f"[yellow]hint:[/] no nornflow.yaml in {markup(Path.cwd())} or its parents: this is not a "
+                "nornflow project; `nornflow init DIR` creates one, --project DIR names one"
+            )
         if debug:
             console.out(
                 printable(mask("".join(traceback.format_exception(error))), multiline=True), highlight=False
@@ -126,6 +137,17 @@ def _fail(error: BaseException, debug: bool, mask: Callable[[str], str] | None =
     else:
         console.print("run again with --debug for a traceback")
     return typer.Exit(EXIT_INTERNAL)
+
+
+def _outside_project(project: Path | None, settings_file: Path | None) -> bool:
+    """Whether the command runs outside any project: no --project, no --settings, and no
+    nornflow.yaml in the working directory or its parents."""
+    if project is not None or settings_file is not None:
+        return False
+    try:
+        return find_settings() is None
+    except NornFlowError:
+        return False
 
 
 def _settings(project: Path | None, settings_file: Path | None) -> Settings:
@@ -227,7 +249,7 @@ def run(
                 allow_empty=allow_empty,
             )
         except NornFlowError as exc:
-            raise _fail(exc, debug, masker.mask_text) from None
+            raise _fail(exc, debug, masker.mask_text, hint=_outside_project(project, settings_file)) from None
         except typer.Exit:
             raise
         except KeyboardInterrupt:
@@ -282,7 +304,7 @@ def validate(
         engine = _engine(project, settings_file)
         prepared = engine.validate(target, allow_empty=allow_empty)
     except NornFlowError as exc:
-        raise _fail(exc, debug) from None
+        raise _fail(exc, debug, hint=_outside_project(project, settings_file)) from None
     except Exception as exc:
         raise _fail(exc, debug) from None
     model = prepared.model
@@ -299,7 +321,7 @@ def show_tasks(project: Path | None = _PROJECT, settings_file: Path | None = _SE
     try:
         engine = _engine(project, settings_file)
     except NornFlowError as exc:
-        raise _fail(exc, False) from None
+        raise _fail(exc, False, hint=_outside_project(project, settings_file)) from None
     table = Table("task", "description", "source", show_edge=False)
     for name in engine.catalog:
         info = engine.catalog.tasks[name]
@@ -364,35 +386,56 @@ def _module_file(cls: type) -> str:
 
 @show_app.command("workflows")
 def show_workflows(project: Path | None = _PROJECT, settings_file: Path | None = _SETTINGS) -> None:
-    """List the workflows in the project's workflow dirs."""
+    """List the workflows in the project's workflow dirs, by the name `nornflow run` takes."""
+    from nornflow.workflow.discovery import workflow_files
     from nornflow.workflow.loader import load_workflow_file
 
     try:
-        engine = _engine(project, settings_file)
+        settings = _settings(project, settings_file)
     except NornFlowError as exc:
-        raise _fail(exc, False) from None
+        raise _fail(exc, False, hint=_outside_project(project, settings_file)) from None
     table = Table("workflow", "tasks", "description", "file", show_edge=False)
-    for name, path in engine.workflows().items():
+    dirs = [settings.resolve(d) for d in settings.workflow_dirs]
+    for found in workflow_files(dirs, shadowed=True):
+        shown = _project_path(found.path, settings.base_dir)
+        if found.shadowed_by is not None:
+            note = f"[dim](not run: {markup(_project_path(found.shadowed_by, settings.base_dir))} wins)[/]"
+            table.add_row(markup(found.name), "-", note, markup(shown))
+            continue
         try:
-            model = load_workflow_file(path)
-            table.add_row(
-                markup(name), str(len(model.tasks)), markup(model.description or ""), markup(str(path))
-            )
+            model = load_workflow_file(found.path)
         except NornFlowError as exc:
-            table.add_row(markup(name), "-", f"[red]invalid: {markup(exc.message)}[/]", markup(str(path)))
+            table.add_row(markup(found.name), "-", f"[red]invalid: {markup(exc.message)}[/]", markup(shown))
+            continue
+        table.add_row(
+            markup(found.name), str(len(model.tasks)), markup(model.description or ""), markup(shown)
+        )
     _out_console().print(table)
+
+
+def _project_path(path: Path, base: Path) -> str:
+    """``path`` relative to the project directory when it is inside it (shorter, and the same on every
+    machine), else as it is."""
+    try:
+        return path.resolve().relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 @show_app.command("settings")
 def show_settings(project: Path | None = _PROJECT, settings_file: Path | None = _SETTINGS) -> None:
-    """Print the effective settings."""
+    """Print the effective settings as YAML that can be pasted back into nornflow.yaml."""
     import yaml
 
     try:
         settings = _settings(project, settings_file)
     except NornFlowError as exc:
         raise _fail(exc, False) from None
-    typer.echo(yaml.safe_dump(settings.as_dict(), sort_keys=False).rstrip())
+    data = settings.model_dump(mode="json", exclude_none=True, by_alias=True)
+    lines = [f"# project directory: {settings.base_dir}"]
+    lines.append(f"# settings file: {settings.source or '(none: defaults)'}")
+    typer.echo(printable("\n".join(lines), multiline=True))
+    typer.echo(printable(yaml.safe_dump(data, sort_keys=False).rstrip(), multiline=True))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

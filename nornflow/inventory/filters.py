@@ -361,6 +361,21 @@ def describe_filters(filters: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _check_known(inventory: Inventory, filters: Mapping[str, Any]) -> None:
+    """Raise a :class:`FilterError` for the first filter key that is no filter and no host's key."""
+    missing = _unknown_keys(inventory, filters)
+    if missing:
+        key = missing[0]
+        known = _known_names(inventory)
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise FilterError(
+            f"unknown filter {key!r}: not a filter ({', '.join(FILTERS)}) and no host has an attribute "
+            f"or data key of that name{hint}",
+            key=key,
+        )
+
+
 def select_hosts(
     inventory: Inventory,
     *layers: tuple[str, Mapping[str, Any] | None],
@@ -368,7 +383,8 @@ def select_hosts(
 ) -> Inventory:
     """The inventory of the hosts that pass every layer of filters (``(label, filters)`` pairs).
 
-    Unknown filter names are errors naming them (with the closest known name). When the filters
+    Unknown filter names are errors naming them (with the closest known name); in a layer whose
+    label is a command-line option (``--filter``) they are usage errors (exit 2). When the filters
     select no host, that is a :class:`NoHostsMatchedError` naming the filters and their labels,
     unless ``allow_empty``. Without any filter the inventory is returned as it is.
     """
@@ -377,22 +393,18 @@ def select_hosts(
     for label, filters in layers:
         if filters is None:
             continue
-        compiled = _compile(filters)
-        if not compiled:
-            continue  # every entry is null: no filter
+        try:
+            compiled = _compile(filters)
+            if not compiled:
+                continue  # every entry is null: no filter
+            _check_known(inventory, filters)
+        except FilterError as exc:
+            if label.startswith("-"):
+                # typed on the command line (``--filter``): the operator's usage error, exit 2
+                exc.exit_code = UsageError.exit_code
+            raise
         active.append((label, filters))
         predicates.extend(compiled)
-        missing = _unknown_keys(inventory, filters)
-        if missing:
-            key = missing[0]
-            known = _known_names(inventory)
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise FilterError(
-                f"unknown filter {key!r}: not a filter ({', '.join(FILTERS)}) and no host has an attribute "
-                f"or data key of that name{hint}",
-                key=key,
-            )
     if not active:
         return inventory
     hosts = type(inventory.hosts)(

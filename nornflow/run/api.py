@@ -153,14 +153,12 @@ class NornFlow:
         return None
 
     def workflows(self) -> dict[str, Path]:
-        """Every workflow file in the workflow dirs, by name."""
-        found: dict[str, Path] = {}
-        for directory in self.settings.workflow_dirs:
-            base = self.settings.resolve(directory)
-            if base.is_dir():
-                for path in sorted([*base.rglob("*.yaml"), *base.rglob("*.yml")]):
-                    found.setdefault(path.stem, path)
-        return found
+        """Every workflow file in the workflow dirs, by the name ``run`` takes: its path relative to
+        its workflow dir without the suffix (``backup``, ``site_a/backup``)."""
+        from nornflow.workflow.discovery import workflow_files
+
+        dirs = [self.settings.resolve(d) for d in self.settings.workflow_dirs]
+        return {w.name: w.path for w in workflow_files(dirs)}
 
     def load_workflow(self, ref: str | Path | Mapping[str, Any] | WorkflowModel) -> PreparedWorkflow:
         """Load and fully validate a workflow: a model, a mapping, a file, a workflow name or a task."""
@@ -179,15 +177,30 @@ class NornFlow:
             elif isinstance(ref, str) and not ref.endswith((".yaml", ".yml")):
                 try:
                     self.catalog.get(ref)
-                except TaskNotFoundError as exc:
-                    raise WorkflowError(
-                        f"{ref!r} is neither a workflow (in {', '.join(self.settings.workflow_dirs)}) "
-                        f"nor a task ({exc.message})"
-                    ) from None
+                except TaskNotFoundError:
+                    raise WorkflowError(self._not_found(ref)) from None
                 model = WorkflowModel.create({"name": ref, "tasks": [{"name": ref}]})
             else:
                 raise WorkflowError(f"workflow file not found: {ref}", file=str(ref))
         return self.prepare(model, file=file)
+
+    def _not_found(self, ref: str) -> str:
+        """Why ``ref`` names nothing, with the closest workflow or task name ("did you mean")."""
+        from nornflow.workflow.discovery import closest
+
+        workflows = list(self.workflows())
+        dirs = ", ".join(self.settings.workflow_dirs) or "no workflow dir"
+        message = f"{ref!r} is neither a workflow (in {dirs}) nor a task"
+        close_workflows = closest(ref, workflows, n=2)
+        close_tasks = closest(ref, list(self.catalog.tasks), n=1)
+        hints = [f"the workflow {name!r}" for name in close_workflows]
+        hints += [f"the task {name!r}" for name in close_tasks]
+        if hints:
+            return f"{message}; did you mean {' or '.join(hints)}?"
+        if workflows:
+            shown = ", ".join(workflows[:10]) + (", ..." if len(workflows) > 10 else "")
+            return f"{message} (workflows: {shown}; `nornflow show tasks` lists the tasks)"
+        return f"{message} (no workflow file found; `nornflow show tasks` lists the tasks)"
 
     def prepare(self, model: WorkflowModel, file: str | None = None) -> PreparedWorkflow:
         """Validate every task (known function, template syntax), hook, filter and processor."""
