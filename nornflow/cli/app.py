@@ -24,7 +24,7 @@ from nornflow.cli.console import ConsoleReporter
 from nornflow.cli.masking import Masker, log_to_stderr
 from nornflow.cli.text import markup, printable
 from nornflow.exceptions import NornFlowError, UsageError
-from nornflow.inventory.filters import parse_filters
+from nornflow.inventory.filters import parse_filters, parse_limit
 from nornflow.run.api import NornFlow
 from nornflow.secrets import SecretRegistry
 from nornflow.settings import FailureStrategy, Settings, find_settings
@@ -202,6 +202,9 @@ def run(
     filter_: list[str] = typer.Option(
         [], "--filter", "-f", help="Inventory filter key=value; commas or a repeated key mean any of."
     ),
+    limit: list[str] = typer.Option(
+        [], "--limit", "-l", help="Only these hosts: names or @FILE (same as --filter hosts=...)."
+    ),
     allow_empty: bool = typer.Option(
         False, "--allow-empty", help="Run (on no host) when the filters select none, instead of exit 2."
     ),
@@ -213,6 +216,9 @@ def run(
     ),
     json_file: Path | None = typer.Option(
         None, "--json-file", help="Write the structured result to this file; the console stays on stdout."
+    ),
+    failed_hosts: Path | None = typer.Option(
+        None, "--failed-hosts", help="Write the names of the hosts that failed to this file (--limit @FILE)."
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Per-host lines even for large runs."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
@@ -230,9 +236,10 @@ def run(
     with log_to_stderr(debug, masker), quiet_stdout:
         try:
             _check_output_file(json_file, "--json-file")
-            engine = _engine(project, settings_file, workers, tune_gc=True)  # a CLI run owns its process
+            _check_output_file(failed_hosts, "--failed-hosts")
             cli_vars = parse_assignments(vars_, "--vars")
-            filters = parse_filters(filter_)
+            filters = _cli_filters(filter_, limit)
+            engine = _engine(project, settings_file, workers, tune_gc=True)  # a CLI run owns its process
             masker.learn_inventory(engine.inventory)
             prepared = engine.load_workflow(target)
             masker.learn_vars(engine, prepared.model.vars, cli_vars)
@@ -257,6 +264,14 @@ def run(
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except Exception as exc:
             raise _fail(exc, debug, masker.mask_text) from None
+    if failed_hosts is not None:
+        names = result.failed_hosts
+        header = (
+            f"# nornflow run {result.workflow}: {len(names)} failed host(s); rerun them with --limit @FILE\n"
+        )
+        _write_output_file(
+            failed_hosts, header + "".join(f"{name}\n" for name in names), "--failed-hosts", debug
+        )
     if json_out or json_file is not None:
         # a value reaches another task's results only through a variable: knowing the secrets among
         # the variables is enough to mask them everywhere in the document
@@ -268,6 +283,14 @@ def run(
             stdout.write(document)
             stdout.flush()
     raise typer.Exit(result.exit_code)
+
+
+def _cli_filters(filter_: Sequence[str], limit: Sequence[str]) -> dict[str, list[Any]]:
+    """The run's command-line filters: ``--filter`` items, and ``--limit`` as more ``hosts`` values."""
+    filters = parse_filters(filter_)
+    if limit:
+        filters.setdefault("hosts", []).extend(parse_limit(limit))
+    return filters
 
 
 def _check_output_file(path: Path | None, option: str) -> None:
