@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nornflow._version import __version__
-from nornflow.cli.console import ConsoleReporter
+from nornflow.cli.console import PROGRESS_INTERVAL, ConsoleReporter, LoadingNotice, Recap
 from nornflow.cli.masking import Masker, log_to_stderr
 from nornflow.cli.text import markup, printable
 from nornflow.exceptions import NornFlowError, UsageError
@@ -220,6 +220,9 @@ def run(
     failed_hosts: Path | None = typer.Option(
         None, "--failed-hosts", help="Write the names of the hosts that failed to this file (--limit @FILE)."
     ),
+    recap: Recap = typer.Option(
+        Recap.TASKS, "--recap", help="The recap at the end: a row per task, per host, or both."
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Per-host lines even for large runs."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
     show_secrets: bool = typer.Option(False, "--show-secrets", help="Do not mask secrets in output."),
@@ -239,12 +242,21 @@ def run(
             _check_output_file(failed_hosts, "--failed-hosts")
             cli_vars = parse_assignments(vars_, "--vars")
             filters = _cli_filters(filter_, limit)
+            interval = _progress_interval()
             engine = _engine(project, settings_file, workers, tune_gc=True)  # a CLI run owns its process
-            masker.learn_inventory(engine.inventory)
+            with LoadingNotice(console) as loading:
+                inventory = engine.inventory
+                masker.learn_inventory(inventory)
+                loading.hosts = len(inventory.hosts)
             prepared = engine.load_workflow(target)
             masker.learn_vars(engine, prepared.model.vars, cli_vars)
             reporter = ConsoleReporter(
-                console, verbose=verbose, mask=masker.mask_value, learn=masker.learn_task
+                console,
+                verbose=verbose,
+                mask=masker.mask_value,
+                learn=masker.learn_task,
+                recap=recap,
+                progress_interval=interval,
             )
             result = engine.run(
                 prepared,
@@ -283,6 +295,26 @@ def run(
             stdout.write(document)
             stdout.flush()
     raise typer.Exit(result.exit_code)
+
+
+def _progress_interval() -> float:
+    """Seconds between plain progress lines off a terminal: ``NORNFLOW_PROGRESS_INTERVAL`` (a CI
+    log may want one a minute), else the default."""
+    import os
+
+    text = os.environ.get("NORNFLOW_PROGRESS_INTERVAL", "").strip()
+    if not text:
+        return PROGRESS_INTERVAL
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 86400:
+        raise UsageError(
+            f"NORNFLOW_PROGRESS_INTERVAL must be a number of seconds > 0, got {text!r}",
+            key="NORNFLOW_PROGRESS_INTERVAL",
+        )
+    return value
 
 
 def _cli_filters(filter_: Sequence[str], limit: Sequence[str]) -> dict[str, list[Any]]:
