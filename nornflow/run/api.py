@@ -9,6 +9,7 @@ inventory loads, paused during fan-outs) only when asked with ``tune_gc=True``, 
 from __future__ import annotations
 
 import gc
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -99,12 +100,17 @@ class NornFlow:
         s = self.settings
         if s.nornir_config_file:
             from nornir import InitNornir
+            from nornir.core.exceptions import ConflictingConfigurationWarning
 
             path = s.resolve(s.nornir_config_file)
             if not path.is_file():
                 raise SettingsError("Nornir config file not found", file=str(path), key="nornir_config_file")
             try:
-                nr = InitNornir(config_file=str(path))
+                with warnings.catch_warnings():
+                    # Nornir warns that "native Python logging" is configured (the CLI's own handler
+                    # that masks secrets) on every run of a stock config file: expected, and noise.
+                    warnings.simplefilter("ignore", ConflictingConfigurationWarning)
+                    nr = InitNornir(config_file=str(path))
             except NornFlowError:
                 raise
             except Exception as exc:
