@@ -190,6 +190,8 @@ def test_failures_exit_1_and_are_shown_with_host_task_and_error(project: Path):
 
 
 def test_fail_fast_stops_and_says_so(project: Path):
+    hosts = project / "inventory" / "hosts.yaml"
+    hosts.write_text(hosts.read_text().replace("    role: edge\n", "    role: edge\n    only_r2: here\n"))
     workflow(
         project,
         "ff",
@@ -199,7 +201,7 @@ def test_fail_fast_stops_and_says_so(project: Path):
           failure_strategy: fail-fast
           tasks:
             - name: echo
-              args: {msg: "{{ only_r1 }}"}
+              args: {msg: "{{ host.only_r2 }}"}
             - name: echo
               args: {msg: never}
         """,
@@ -308,9 +310,11 @@ def test_unknown_filter_and_undefined_variable(project: Path):
         "undef",
         "workflow:\n  name: undef\n  tasks:\n    - name: echo\n      args: {msg: '{{ nope }}'}\n",
     )
+    # found before the run, not on every host at run time
     result = cli("run", "undef", cwd=project)
-    assert result.exit_code == 1
-    assert "undefined variable 'nope'" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 3
+    assert "undef.yaml:4, task 'echo', key 'args.msg': undefined variable 'nope'" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_task_module_that_fails_to_import(project: Path):

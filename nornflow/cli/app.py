@@ -346,6 +346,9 @@ def _write_output_file(path: Path, text: str, option: str, debug: bool) -> None:
 @app.command()
 def validate(
     target: str = typer.Argument(..., help="A workflow (name or file) or a task name."),
+    vars_: list[str] = typer.Option([], "--vars", "-e", help="Variable key=value, as the run will get."),
+    filter_: list[str] = typer.Option([], "--filter", "-f", help="Inventory filter key=value, as for run."),
+    limit: list[str] = typer.Option([], "--limit", "-l", help="Only these hosts: names or @FILE."),
     allow_empty: bool = typer.Option(
         False, "--allow-empty", help="Accept inventory filters that select no host."
     ),
@@ -353,20 +356,30 @@ def validate(
     project: Path | None = _PROJECT,
     settings_file: Path | None = _SETTINGS,
 ) -> None:
-    """Check a workflow (tasks, hooks, templates, filters, inventory) without contacting a device."""
-    console = Console(highlight=False)
+    """Check a workflow without contacting a device: tasks, hooks, filters, inventory, and every
+    variable and argument statically (what would fail on every host at run time is an error)."""
+    console = Console(highlight=False, soft_wrap=True)
+    warnings: list[str] = []
     try:
+        cli_vars = parse_assignments(vars_, "--vars")
+        filters = _cli_filters(filter_, limit)
         engine = _engine(project, settings_file)
-        prepared = engine.validate(target, allow_empty=allow_empty)
+        prepared = engine.validate(
+            target, allow_empty=allow_empty, vars=cli_vars, filters=filters or None, warn=warnings.append
+        )
     except NornFlowError as exc:
         raise _fail(exc, debug, hint=_outside_project(project, settings_file)) from None
     except Exception as exc:
         raise _fail(exc, debug) from None
+    errors = _err_console()
+    for warning in warnings:
+        errors.print(f"[yellow]{markup(warning, multiline=True)}[/]")
     model = prepared.model
     hooks = sum(len(t.model.hooks) for t in prepared.tasks)
+    noted = f", {len(warnings)} warning(s)" if warnings else ""
     console.print(
         f"[green]valid[/]: workflow {markup(model.name)} ({len(prepared.tasks)} task(s), {hooks} hook(s), "
-        f"{len(engine.inventory.hosts)} host(s) in inventory)"
+        f"{len(engine.inventory.hosts)} host(s) in inventory{noted})"
     )
 
 

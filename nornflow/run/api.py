@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -213,15 +213,53 @@ class NornFlow:
         return prepare(model, self.catalog, file)
 
     def validate(
-        self, ref: str | Path | Mapping[str, Any] | WorkflowModel, *, allow_empty: bool = False
+        self,
+        ref: str | Path | Mapping[str, Any] | WorkflowModel,
+        *,
+        allow_empty: bool = False,
+        vars: Mapping[str, Any] | None = None,
+        filters: Mapping[str, Any] | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> PreparedWorkflow:
         """Every check a run makes before touching a device, including inventory and filters (a
-        selection of no host is an error unless ``allow_empty``)."""
+        selection of no host is an error unless ``allow_empty``) and the static analysis of the
+        templates and task arguments against ``vars`` (as ``run(vars=...)``) and the selected hosts;
+        ``warn`` receives each warning (what may fail at run time)."""
         prepared = self.load_workflow(ref)
-        filters_mod.select_hosts(
-            self.inventory, ("inventory_filters", prepared.model.inventory_filters), allow_empty=allow_empty
+        inventory = filters_mod.select_hosts(
+            self.inventory,
+            ("inventory_filters", prepared.model.inventory_filters),
+            ("--filter", filters),
+            allow_empty=allow_empty,
         )
+        self._analyze(prepared, self._static_vars(prepared, vars), inventory, warn)
         return prepared
+
+    def _static_vars(self, prepared: PreparedWorkflow, cli_vars: Mapping[str, Any] | None) -> dict[str, Any]:
+        return static_layers(
+            environment=env_vars(self._environ),
+            defaults=self.default_vars(),
+            workflow_vars=prepared.model.vars,
+            cli_vars=cli_vars,
+        )
+
+    @staticmethod
+    def _analyze(
+        prepared: PreparedWorkflow,
+        static: Mapping[str, Any],
+        inventory: Inventory,
+        warn: Callable[[str], None] | None,
+    ) -> None:
+        """The static analysis (nornflow.workflow.analysis): errors raise, warnings go to ``warn``."""
+        from nornflow.workflow.analysis import analyze
+
+        analysis = analyze(
+            prepared, variables=static, hosts=list(inventory.hosts.values()), defaults=inventory.defaults
+        )
+        analysis.raise_errors()
+        if warn is not None:
+            for warning in analysis.warnings:
+                warn(f"warning: {warning}")
 
     # -- running -----------------------------------------------------------------------------------
 
@@ -279,12 +317,9 @@ class NornFlow:
             ("--filter", filters),
             allow_empty=allow_empty,
         )
-        static = static_layers(
-            environment=env_vars(self._environ),
-            defaults=self.default_vars(),
-            workflow_vars=wf.vars,
-            cli_vars=vars,
-        )
+        static = self._static_vars(prepared, vars)
+        # a run does not start on what validate rejects; what only may fail is said, not blocked
+        self._analyze(prepared, static, inventory, (reporter or Reporter()).notice)
         if executor is None:
             if processors is None:
                 classes = prepared.processors if prepared.processors is not None else self._processor_classes
