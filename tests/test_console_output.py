@@ -289,6 +289,27 @@ def test_loading_notice_on_a_pipe_and_on_a_terminal():
     assert quick.getvalue() == ""  # a fast load says nothing
 
 
+def test_run_and_validate_say_when_the_inventory_loads_slowly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from nornflow.cli import console
+
+    create_project(tmp_path)
+    monkeypatch.setattr(console, "LOADING_NOTICE_AFTER", 0)  # as if the inventory took long to load
+    old = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        ran = CliRunner().invoke(app, ["run", "hello"], catch_exceptions=False)
+        validated = CliRunner().invoke(app, ["validate", "hello"], catch_exceptions=False)
+    finally:
+        os.chdir(old)
+    for result in (ran, validated):
+        assert result.exit_code == 0, result.output
+        lines = result.output.splitlines()
+        assert lines[0] == "loading the inventory ..."
+        assert re.fullmatch(r"inventory: 4 host\(s\) loaded in \d+\.\ds", lines[1])
+
+
 def test_small_runs_keep_per_host_lines(tmp_path: Path):
     reporter, out = _reporter()
     flow = {"workflow": {"name": "s", "tasks": ["lines"]}}

@@ -364,6 +364,8 @@ def validate(
         cli_vars = parse_assignments(vars_, "--vars")
         filters = _cli_filters(filter_, limit)
         engine = _engine(project, settings_file)
+        with LoadingNotice(_err_console()) as loading:
+            loading.hosts = len(engine.inventory.hosts)
         prepared = engine.validate(
             target, allow_empty=allow_empty, vars=cli_vars, filters=filters or None, warn=warnings.append
         )

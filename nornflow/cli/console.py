@@ -597,9 +597,9 @@ class LoadingNotice:
     a terminal, one line elsewhere), and afterwards how many hosts loaded in how long, so a 100,000-host
     inventory's first seconds are not a silent terminal. ``hosts`` is set by the caller once loaded."""
 
-    def __init__(self, console: Console, delay: float = LOADING_NOTICE_AFTER) -> None:
+    def __init__(self, console: Console, delay: float | None = None) -> None:
         self.console = console
-        self.delay = delay
+        self.delay = LOADING_NOTICE_AFTER if delay is None else delay
         self.hosts: int | None = None
         self._lock = threading.Lock()
         self._shown = False
