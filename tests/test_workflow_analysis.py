@@ -282,6 +282,63 @@ def test_after_a_task_that_may_set_any_variable_an_unknown_name_is_a_warning(pro
     assert "set at run time" in ran.stdout
 
 
+def test_a_project_hook_may_set_variables_so_its_task_only_warns(project: Path):
+    (project / "hooks" / "dyn.py").write_text(
+        textwrap.dedent(
+            """\
+            from nornflow.hooks.base import PreRunHook
+            from nornflow.hooks.registry import register_hook
+
+
+            @register_hook
+            class DynSet(PreRunHook):
+                \"\"\"Sets a variable before the task runs.\"\"\"
+
+                hook_name = "dyn_set"
+
+                def _run_hook(self, task_model, host, vars_mgr):
+                    vars_mgr.set_runtime_var(host, "from_hook", "hooked")
+                    return True
+            """
+        )
+    )
+    flow(
+        project,
+        "hooked",
+        """\
+        workflow:
+          name: hooked
+          tasks:
+            - name: echo
+              args: {msg: "{{ from_hook }}"}
+              dyn_set: true
+            - name: echo
+              args: {msg: "{{ own }}"}
+              set_to: own
+        """,
+    )
+    validated = cli(project, "validate", "hooked")
+    assert "unless set at run time: hook 'dyn_set' of task 'echo' is a project hook" in validated.output
+    # the second task reads its own set_to variable: said, as a warning after a project hook
+    assert validated.exit_code == 0 and "undefined variable 'own'" in validated.output
+    assert "this task sets it (set_to), but only once the task has run" in validated.output
+
+
+def test_a_task_that_reads_its_own_set_to_variable_is_told_why(project: Path):
+    flow(
+        project,
+        "own",
+        "workflow:\n  name: own\n  tasks:\n    - name: echo\n"
+        "      args: {msg: '{{ mine }}'}\n      set_to: mine\n",
+    )
+    result = cli(project, "validate", "own")
+    assert result.exit_code == 3
+    assert (
+        "undefined variable 'mine': this task sets it (set_to), but only once the task has run"
+        in result.output
+    )
+
+
 def test_a_run_does_not_start_on_a_workflow_validate_rejects(project: Path):
     flow(
         project,

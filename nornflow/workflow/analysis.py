@@ -309,15 +309,22 @@ def _defines(task: Any, info: Any) -> set[str]:
     return names
 
 
-def _may_set_anything(task: Any, info: Any) -> str | None:
-    """Why a task may set variables nobody can see statically (None when it cannot)."""
-    if info is not None and info.accepts_vars and info.func is not builtin_tasks.set:
-        return f"task {task.name!r} takes nornflow_vars"
+def _project_hook(task: Any) -> str | None:
+    """Why a task's hooks may set variables nobody can see statically: one of them is a project
+    hook (None when all are built-in). A pre-run hook may do so before the task's args render."""
     known = (IfHook, LoopHook, _ResultExpressionHook, SetToHook, *_INERT_HOOKS)
     for name in task.hooks:
         cls = HOOK_REGISTRY.get(name)
         if cls is not None and not issubclass(cls, known):
             return f"hook {name!r} of task {task.name!r} is a project hook"
+    return None
+
+
+def _takes_vars(task: Any, info: Any) -> str | None:
+    """Why a task may set any variable for the tasks after it: its function takes ``nornflow_vars``
+    (the built-in ``set``, whose variables are its args, aside)."""
+    if info is not None and info.accepts_vars and info.func is not builtin_tasks.set:
+        return f"task {task.name!r} takes nornflow_vars"
     return None
 
 
@@ -392,7 +399,8 @@ def analyze(
         file, line = task.source
         problem = _Sink(analysis, file or prepared.file, line, task.name)
 
-        uncertain = uncertain or _may_set_anything(task, info)
+        hook_reason = _project_hook(task)
+        here = uncertain or hook_reason
         loops = any(
             (cls := HOOK_REGISTRY.get(name)) is not None and issubclass(cls, LoopHook) for name in task.hooks
         )
@@ -416,7 +424,7 @@ def analyze(
             if template is None:
                 continue
             for name in sorted(template.names - known - source.extra - guarded):
-                _undefined(name, source, index, later, known | source.extra, keys, uncertain, problem)
+                _undefined(name, source, index, later, known | source.extra, keys, here, problem)
             for key, own in dict.fromkeys(template.host_keys):
                 if key in guarded_keys or (not own and key in _HOST_ATTRIBUTES):
                     continue
@@ -424,6 +432,7 @@ def analyze(
         _check_signature(task, info, problem)
         for name in _defines(task, info):
             runtime.setdefault(name, index)
+        uncertain = uncertain or hook_reason or _takes_vars(task, info)
     return analysis
 
 
@@ -441,6 +450,8 @@ def _undefined(
     message = f"undefined variable {name!r}"
     if name == "item":
         message += ": 'item' is defined only in tasks with a loop"
+    elif later.get(name, -1) == index:
+        message += ": this task sets it (set_to), but only once the task has run"
     elif later.get(name, -1) > index:
         message += f": it is set only by a later task (task {later[name] + 1})"
     else:
