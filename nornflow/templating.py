@@ -1,8 +1,9 @@
 """Jinja2 rendering of task args and hook expressions, compiled once and evaluated per host.
 
 Args are compiled when the workflow is built: values without ``{{``/``{%`` are passed through untouched
-(no per-host cost), a string that is one whole ``{{ expression }}`` keeps its native type (a list stays
-a list), and any other template renders to a string. Undefined variables are errors (StrictUndefined)
+(no per-host cost), a string that is exactly one ``{{ expression }}`` keeps its native type (a list stays
+a list), and any other template renders to a string, every character around the expressions kept
+(``"{{ host.name }}\\n"`` ends with its newline). Undefined variables are errors (StrictUndefined)
 naming the variable.
 """
 
@@ -63,6 +64,9 @@ environment = _make_environment()
 
 _MARKERS = ("{{", "{%", "{#")
 _WHOLE_EXPR = re.compile(r"^\s*\{\{(?P<expr>(?:(?!\}\}).)*)\}\}\s*$", re.DOTALL)
+#: An arg that is exactly one ``{{ expression }}``, nothing around it: it keeps the value's type. Any
+#: text around it, even a space or a trailing newline (``"{{ host.name }}\n"``), is kept: a string.
+_EXACT_EXPR = re.compile(r"^\{\{(?P<expr>(?:(?!\}\}).)*)\}\}\Z", re.DOTALL)
 
 
 def has_template(value: str) -> bool:
@@ -198,7 +202,7 @@ def _compile_value(value: Any) -> Any:
     if isinstance(value, str):
         if not has_template(value):
             return value
-        match = _WHOLE_EXPR.match(value)
+        match = _EXACT_EXPR.match(value)
         if match and "{{" not in match.group("expr"):
             return Expression(match.group("expr").strip())
         return _Text(value)

@@ -71,7 +71,16 @@ def test_json_output_is_the_structured_result(project: Path):
     assert r1["status"] == "ok" and r1["result"]["site"] == "ams"
     assert data["tasks"][2]["hosts"]["sw1"]["status"] == "changed"
     assert data["variables"]["fw1"]["facts"]["role"] == "firewall"
-    assert data["tasks"][3]["counts"] == {"ok": 4, "changed": 0, "failed": 0, "skipped": 0, "ignored": 0}
+    assert data["tasks"][3]["counts"] == {
+        "ok": 4,
+        "changed": 0,
+        "failed": 0,
+        "skipped": 0,
+        "ignored": 0,
+        "not_run": 0,
+        "ran": 4,
+    }
+    assert data["host_counts"] == {"total": 4, "ran": 4, "ok": 4, "failed": 0, "unfinished": 0, "not_run": 0}
 
 
 def test_second_run_reports_no_change_and_dry_run_writes_nothing(project: Path):
@@ -182,6 +191,8 @@ def test_failures_exit_1_and_are_shown_with_host_task_and_error(project: Path):
 
 
 def test_fail_fast_stops_and_says_so(project: Path):
+    hosts = project / "inventory" / "hosts.yaml"
+    hosts.write_text(hosts.read_text().replace("    role: edge\n", "    role: edge\n    only_r2: here\n"))
     workflow(
         project,
         "ff",
@@ -191,7 +202,7 @@ def test_fail_fast_stops_and_says_so(project: Path):
           failure_strategy: fail-fast
           tasks:
             - name: echo
-              args: {msg: "{{ only_r1 }}"}
+              args: {msg: "{{ host.only_r2 }}"}
             - name: echo
               args: {msg: never}
         """,
@@ -199,12 +210,15 @@ def test_fail_fast_stops_and_says_so(project: Path):
     result = cli("run", "ff", "--workers", "1", "--vars", "x=1", cwd=project)
     assert result.exit_code == 1
     assert "fail-fast" in result.output
+    # the three hosts never started: they are "not run", not "ok"
+    assert "FAILED 4 host(s): 1 ran (0 ok, 1 failed), 3 not run" in result.output
     data = json.loads(cli("run", "ff", "--workers", "1", "--json", cwd=project).stdout)
     assert data["stopped"].startswith("fail-fast: host 'r1' failed task 'echo'")
     first = data["tasks"][0]["hosts"]
     assert first["r1"]["status"] == "failed"
-    assert all(first[h]["status"] == "skipped" for h in ("r2", "sw1", "fw1"))
-    assert all(h["status"] == "skipped" for h in data["tasks"][1]["hosts"].values())
+    assert all(first[h]["status"] == "not_run" for h in ("r2", "sw1", "fw1"))
+    assert all(h["status"] == "not_run" for h in data["tasks"][1]["hosts"].values())
+    assert data["not_run_hosts"] == ["r2", "sw1", "fw1"]
 
 
 def test_output_false_is_honoured(project: Path):
@@ -290,16 +304,18 @@ def test_validation_happens_before_any_task_runs(project: Path):
 
 def test_unknown_filter_and_undefined_variable(project: Path):
     assert_user_error(
-        cli("run", "hello", "--filter", "colour=red", cwd=project), 3, "unknown filter 'colour'"
+        cli("run", "hello", "--filter", "colour=red", cwd=project), 2, "unknown filter 'colour'"
     )
     workflow(
         project,
         "undef",
         "workflow:\n  name: undef\n  tasks:\n    - name: echo\n      args: {msg: '{{ nope }}'}\n",
     )
+    # found before the run, not on every host at run time
     result = cli("run", "undef", cwd=project)
-    assert result.exit_code == 1
-    assert "undefined variable 'nope'" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 3
+    assert "undef.yaml:4, task 'echo', key 'args.msg': undefined variable 'nope'" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_task_module_that_fails_to_import(project: Path):
@@ -315,7 +331,7 @@ def test_inventory_file_missing(project: Path):
 def test_bad_cli_usage_exits_2(project: Path):
     assert cli("run", cwd=project).exit_code == 2
     assert cli("run", "hello", "--failure-strategy", "sometimes", cwd=project).exit_code == 2
-    assert_user_error(cli("run", "hello", "--vars", "novalue", cwd=project), 3, "key=value")
+    assert_user_error(cli("run", "hello", "--vars", "novalue", cwd=project), 2, "key=value")
 
 
 def test_debug_shows_a_traceback_without_locals(project: Path):

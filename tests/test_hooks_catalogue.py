@@ -175,7 +175,15 @@ def test_run_once_with_loop_is_meaningful(impl, tmp_path):
         flow({"name": "echo", "args": {"msg": "{{ item }}"}, "run_once": True, "loop": ["a", "b"]})
     )
     assert res.tasks[0]["h0000"].result == ["a", "b"]
-    assert res.tasks[0].counts() == {"ok": 1, "changed": 0, "failed": 0, "skipped": 4, "ignored": 0}
+    assert res.tasks[0].counts() == {
+        "ok": 1,
+        "changed": 0,
+        "failed": 0,
+        "skipped": 4,
+        "ignored": 0,
+        "not_run": 0,
+        "ran": 1,
+    }
 
 
 # -- ignore_errors, failed_when, changed_when --------------------------------------------------------

@@ -460,7 +460,7 @@ def test_cli_filters_that_match_no_host_exit_2_naming_them(project):
 def test_cli_filter_errors(project):
     result = cli("run", "roles", "-f", "rol=core", cwd=project)
     assert (
-        result.exit_code == 3
+        result.exit_code == 2
         and "unknown filter 'rol'" in result.output
         and "did you mean 'role'" in result.output
     )

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from nornflow.cli.app import app, parse_assignments
 from nornflow.cli.project import create_project
-from nornflow.exceptions import WorkflowError
+from nornflow.exceptions import UsageError
 from nornflow.inventory import inventory_from_data
 from nornflow.run.api import NornFlow
 from nornflow.settings import Settings
@@ -114,7 +114,7 @@ def test_parse_assignments(items: list[str], expected: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("item", ["a", "=1", " = 2"])
 def test_parse_assignments_refuses_a_pair_without_a_key(item: str) -> None:
-    with pytest.raises(WorkflowError, match="takes key=value"):
+    with pytest.raises(UsageError, match="takes key=value"):
         parse_assignments([item], "--args")
 
 

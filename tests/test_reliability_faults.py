@@ -131,7 +131,15 @@ def test_one_host_fault_fails_only_that_host_and_the_run_goes_on(project: Path, 
     assert data["failed_hosts"] == ["r2"]
     faulty, after = data["tasks"]
     assert faulty["name"] == first["name"]
-    assert faulty["counts"] == {"ok": 3, "changed": 0, "failed": 1, "skipped": 0, "ignored": 0}
+    assert faulty["counts"] == {
+        "ok": 3,
+        "changed": 0,
+        "failed": 1,
+        "skipped": 0,
+        "ignored": 0,
+        "not_run": 0,
+        "ran": 4,
+    }
     error = faulty["hosts"]["r2"]["error"]
     assert error["type"] == etype and message in error["message"]
     assert error.get("hook") == hook
@@ -175,7 +183,7 @@ def test_fail_fast_stops_after_the_failing_host(project: Path, kind: str):
     first = data["tasks"][0]["hosts"]
     assert first["r1"]["status"] == "ok" and first["r2"]["status"] == "failed"
     for host in ("sw1", "fw1"):
-        assert first[host]["status"] == "skipped"
+        assert first[host]["status"] == "not_run"
         assert first[host]["skip_reason"] == "run stopped before this host"
     assert {h["skip_reason"] for h in data["tasks"][1]["hosts"].values()} == {"run stopped (fail-fast)"}
     assert "fail-fast" in err
@@ -241,14 +249,16 @@ def test_fail_fast_on_many_hosts_stops_scheduling_promptly(tmp_path: Path):
     assert code == 1 and data["exit_code"] == 1
     assert data["stopped"].startswith(f"fail-fast: host 'h{bad:04d}' failed task 'slow'")
     first = data["tasks"][0]
-    ran = [h for h, r in first["hosts"].items() if r["status"] != "skipped"]
+    ran = [h for h, r in first["hosts"].items() if r["status"] != "not_run"]
     # the failing host, the hosts before it, and at most what the workers had in flight
     assert len(ran) <= bad + 1 + 2 * workers, f"{len(ran)} hosts ran after the failure"
-    assert first["counts"]["skipped"] >= n_hosts - (bad + 1 + 2 * workers)
+    assert first["counts"]["not_run"] >= n_hosts - (bad + 1 + 2 * workers)
+    assert first["counts"]["ran"] == len(ran) and first["counts"]["skipped"] == 0
     not_run = {r.get("skip_reason") for h, r in first["hosts"].items() if h not in ran}
     assert not_run == {"run stopped before this host"}
     assert first["counts"]["failed"] >= 1 and data["failed_hosts"][0] == f"h{bad:04d}"
-    assert data["tasks"][1]["counts"]["skipped"] == n_hosts
+    assert data["tasks"][1]["counts"]["not_run"] == n_hosts
+    assert data["host_counts"]["not_run"] == n_hosts - len(ran)
     # the console says so: the failure, and why the rest did not run
     assert f"h{bad:04d}" in err and "RuntimeError: bad device" in err
     assert "fail-fast" in err and "no new host was scheduled" in err

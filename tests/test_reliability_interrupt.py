@@ -90,13 +90,13 @@ def test_ctrl_c_stops_scheduling_lets_running_hosts_finish_and_writes_json(proje
     statuses = {h: r["status"] for h, r in slow["hosts"].items()}
     assert set(statuses) == {f"h{i:02d}" for i in range(N_HOSTS)}, "a host is missing from the result"
     done = sorted(h for h, s in statuses.items() if s == "ok")
-    skipped = [h for h, s in statuses.items() if s == "skipped"]
-    assert done and skipped and len(done) + len(skipped) == N_HOSTS, statuses
+    not_started = [h for h, s in statuses.items() if s == "not_run"]
+    assert done and not_started and len(done) + len(not_started) == N_HOSTS, statuses
     # only the hosts that were running (at most one per worker) finished after the signal
     markers_at_end = {p.name for p in (project / "markers").iterdir()}
     assert set(done) == markers_at_end, "a host finished but its result was lost (or the reverse)"
     assert len(done) < N_HOSTS - 10, "scheduling did not stop"
-    assert {slow["hosts"][h].get("skip_reason") for h in skipped} == {"run interrupted"}
+    assert {slow["hosts"][h].get("skip_reason") for h in not_started} == {"run interrupted"}
     assert all(slow["hosts"][h]["result"] == f"done {h}" for h in done)
     # what finished is kept: its variables are in the JSON; the next task did not start
     assert data["variables"] == {h: {"outcome": f"done {h}"} for h in done}
@@ -105,6 +105,20 @@ def test_ctrl_c_stops_scheduling_lets_running_hosts_finish_and_writes_json(proje
     # the console (stderr with --json) says so and still prints the partial recap
     assert "interrupted (SIGINT): no new host will start" in err
     assert "recap" in err and "INTERRUPTED 40 host(s)" in err
+    # counted honestly: the hosts that finished the first task did not finish the workflow, the
+    # others never started (not "40 ok")
+    unfinished, not_run = len(done), N_HOSTS - len(done)
+    assert f"{unfinished} ran (0 ok, 0 failed, {unfinished} unfinished), {not_run} not run" in err
+    assert data["host_counts"] == {
+        "total": N_HOSTS,
+        "ran": unfinished,
+        "ok": 0,
+        "failed": 0,
+        "unfinished": unfinished,
+        "not_run": not_run,
+    }
+    assert slow["counts"]["not_run"] == not_run and slow["counts"]["ran"] == unfinished
+    assert after["counts"]["not_run"] == N_HOSTS and after["counts"]["skipped"] == 0
 
 
 def test_ctrl_c_without_json_prints_the_partial_recap(project: Path):

@@ -421,7 +421,7 @@ class TwoShards:
             if positions is not None:
                 mine = [p - offset for p in positions if offset <= p < offset + len(names)]
             shard.run_task(index, local, mine)
-            for i in range(len(names)):
+            for i in range(len(names)) if mine is None else mine:  # the driver settled the others
                 result.codes[offset + i] = local.codes[i]
                 result.payloads[offset + i] = local.payloads[i]
             for column in ("errors", "diffs", "skip_reasons", "extras"):

@@ -266,12 +266,12 @@ def test_cli_writes_the_run_log_masked_and_honours_mask_secrets(tmp_path: Path) 
 
     (tmp_path / "inventory").mkdir()
     (tmp_path / "inventory/hosts.yaml").write_text(
-        "r1: {password: s3cr3t-pw, data: {zq_token_x: 9}}\nr2: {}\n"
+        "r1: {password: s3cr3t-pw, data: {zq_token_x: 9, only_r1: 1}}\nr2: {}\n"
     )
     (tmp_path / "workflows").mkdir()
     (tmp_path / "workflows/w.yaml").write_text(
         "workflow:\n  tasks:\n    - name: echo\n      args: {msg: 'pw {{ host.password }}'}\n"
-        "    - name: echo\n      args: {msg: '{{ nope }}'}\n      if: \"host.name == 'r2'\"\n"
+        "    - name: echo\n      args: {msg: '{{ host.only_r1 }}'}\n      if: \"host.name == 'r2'\"\n"
     )
     settings_file(
         tmp_path, "logger: {directory: logs, level: INFO}\nredaction: {sensitive_names: [zq_token_x]}\n"
@@ -282,7 +282,7 @@ def test_cli_writes_the_run_log_masked_and_honours_mask_secrets(tmp_path: Path) 
     [log_file] = (tmp_path / "logs").glob("w_*.log")
     text = log_file.read_text()
     assert "INFO nornflow.run: run w on 2 host(s)" in text
-    assert "ERROR nornflow.run: task echo, host r2" in text and "'nope' is undefined" in text
+    assert "ERROR nornflow.run: task echo, host r2" in text and "only_r1" in text
     assert "exit code 1" in text and "s3cr3t-pw" not in text
     assert "s3cr3t-pw" not in result.output
     settings_file(tmp_path, "redaction: {enabled: false}\n")

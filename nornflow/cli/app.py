@@ -18,14 +18,14 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-from nornflow.cli.console import ConsoleReporter
+from nornflow.cli.console import PROGRESS_INTERVAL, ConsoleReporter, LoadingNotice, Recap
 from nornflow.cli.logfile import RunLog, log_to_file
 from nornflow.cli.masking import Masker, log_to_stderr
-from nornflow.exceptions import NornFlowError, UsageError, WorkflowError
-from nornflow.inventory.filters import parse_filters
+from nornflow.cli.text import markup, printable
+from nornflow.exceptions import NornFlowError, UsageError
+from nornflow.inventory.filters import parse_filters, parse_limit
 from nornflow.run.api import NornFlow
 from nornflow.run.driver import RunAborted
 from nornflow.secrets import SecretRegistry
@@ -96,7 +96,7 @@ def parse_assignments(items: Sequence[str], what: str = "--vars") -> dict[str, A
             key, sep, value = pair.partition("=")
             key = key.strip()
             if not sep or not key:
-                raise WorkflowError(f"{what} takes key=value, got {item!r}", key=what)
+                raise UsageError(f"{what} takes key=value, got {item!r}", key=what)
             out[key] = _parse_cli_value(value.strip())
     return out
 
@@ -137,21 +137,48 @@ def _err_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _fail(error: BaseException, debug: bool, mask: Callable[[str], str] | None = None) -> typer.Exit:
-    """Print ``error`` (masked; with its traceback, never its locals, under ``--debug``); the exit."""
+def _fail(
+    error: BaseException, debug: bool, mask: Callable[[str], str] | None = None, *, hint: bool = False
+) -> typer.Exit:
+    """Print ``error`` (masked; with its traceback, never its locals, under ``--debug``); the exit.
+
+    ``hint``: the command ran outside any project, which is likely why a workflow, a task or the
+    inventory was not found; the error says so and how to make one.
+    """
     console = _err_console()
     mask = mask or (lambda text: text)
     if isinstance(error, NornFlowError):
-        console.print(f"[bold red]error:[/] {escape(mask(str(error)))}")
+        console.print(f"[bold red]error:[/] {markup(mask(str(error)), multiline=True)}")
+        if hint and not isinstance(error, UsageError):
+            console.print(
+                f"[yellow]hint:[/] no nornflow.yaml in {markup(Path.cwd())} or its parents: this is not a "
+                "nornflow project; `nornflow init DIR` creates one, --project DIR names one"
+            )
         if debug:
-            console.out(mask("".join(traceback.format_exception(error))), highlight=False)
+            console.out(
+                printable(mask("".join(traceback.format_exception(error))), multiline=True), highlight=False
+            )
         return typer.Exit(error.exit_code)
-    console.print(f"[bold red]internal error:[/] {escape(type(error).__name__)}: {escape(mask(str(error)))}")
+    message = markup(mask(str(error)), multiline=True)
+    console.print(f"[bold red]internal error:[/] {markup(type(error).__name__)}: {message}")
     if debug:
-        console.out(mask("".join(traceback.format_exception(error))), highlight=False)
+        console.out(
+            printable(mask("".join(traceback.format_exception(error))), multiline=True), highlight=False
+        )
     else:
         console.print("run again with --debug for a traceback")
     return typer.Exit(EXIT_INTERNAL)
+
+
+def _outside_project(project: Path | None, settings_file: Path | None) -> bool:
+    """Whether the command runs outside any project: no --project, no --settings, and no
+    nornflow.yaml in the working directory or its parents."""
+    if project is not None or settings_file is not None:
+        return False
+    try:
+        return find_settings() is None
+    except NornFlowError:
+        return False
 
 
 def _settings(project: Path | None, settings_file: Path | None) -> Settings:
@@ -193,8 +220,8 @@ def _warn_if_also_a_task(engine: NornFlow, target: str) -> None:
         info = engine.catalog.tasks[target]
         qualified = next((q for q, i in engine.catalog.qualified.items() if i is info), target)
         _err_console().print(
-            f"[yellow]note:[/] {escape(target)!r} is a workflow ({escape(str(path))}) and a task; running "
-            f"the workflow (run the task as {escape(qualified)})"
+            f"[yellow]note:[/] {markup(repr(target))} is a workflow ({markup(str(path))}) and a task; "
+            f"running the workflow (run the task as {markup(qualified)})"
         )
 
 
@@ -238,8 +265,8 @@ def init(
     except NornFlowError as exc:
         raise _fail(exc, False) from None
     console = Console(highlight=False)
-    console.print(f"created a nornflow project in {escape(str(directory))} ({len(written)} files)")
-    console.print(f"try: cd {escape(str(directory))} && nornflow run hello")
+    console.print(f"created a nornflow project in {markup(str(directory))} ({len(written)} files)")
+    console.print(f"try: cd {markup(str(directory))} && nornflow run hello")
 
 
 @app.command()
@@ -252,13 +279,27 @@ def run(
     filter_: list[str] = typer.Option(
         [], "--filter", "-f", help="Inventory filter key=value; commas or a repeated key mean any of."
     ),
+    limit: list[str] = typer.Option(
+        [], "--limit", "-l", help="Only these hosts: names or @FILE (same as --filter hosts=...)."
+    ),
     allow_empty: bool = typer.Option(
         False, "--allow-empty", help="Run (on no host) when the filters select none, instead of exit 2."
     ),
     failure_strategy: FailureStrategy | None = typer.Option(None, "--failure-strategy", help="Override."),
     dry_run: bool | None = typer.Option(None, "--dry-run/--no-dry-run", help="Tasks report, not change."),
     workers: int | None = typer.Option(None, "--workers", "-w", min=1, help="Worker threads."),
-    json_out: bool = typer.Option(False, "--json", help="Write the structured result to stdout."),
+    json_out: bool = typer.Option(
+        False, "--json", help="Write the structured result to stdout (and the console to stderr)."
+    ),
+    json_file: Path | None = typer.Option(
+        None, "--json-file", help="Write the structured result to this file; the console stays on stdout."
+    ),
+    failed_hosts: Path | None = typer.Option(
+        None, "--failed-hosts", help="Write the names of the hosts that failed to this file (--limit @FILE)."
+    ),
+    recap: Recap = typer.Option(
+        Recap.TASKS, "--recap", help="The recap at the end: a row per task, per host, or both."
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Per-host lines even for large runs."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
     show_secrets: bool = typer.Option(False, "--show-secrets", help="Do not mask secrets in output."),
@@ -266,23 +307,33 @@ def run(
     settings_file: Path | None = _SETTINGS,
 ) -> None:
     """Run a workflow (or a single task) and print a recap; exit 1 if any host failed."""
+    # With --json, stdout carries the JSON document and nothing else: the console goes to stderr, and
+    # so does whatever a task prints (print() in any thread writes to the redirected sys.stdout).
+    stdout = sys.stdout
     console = Console(stderr=json_out, highlight=False, soft_wrap=True)
     masker = Masker(SecretRegistry(), not show_secrets)
     run_log = RunLog()
-    with log_to_stderr(debug, masker), contextlib.ExitStack() as stack:
+    quiet_stdout = contextlib.redirect_stdout(sys.stderr) if json_out else contextlib.nullcontext()
+    with log_to_stderr(debug, masker), quiet_stdout, contextlib.ExitStack() as stack:
         try:
+            _check_output_file(json_file, "--json-file")
+            _check_output_file(failed_hosts, "--failed-hosts")
+            cli_vars = parse_assignments(vars_, "--vars")
+            task_args = parse_assignments(args_, "--args")
+            filters = _cli_filters(filter_, limit)
+            interval = _progress_interval()
             engine = _engine(project, settings_file, workers, tune_gc=True)  # a CLI run owns its process
             if masker.enabled and not engine.settings.mask_secrets:
                 masker.enabled = False
                 _err_console().print(
                     "[yellow]warning:[/] secrets are not masked in output, logs or JSON "
-                    f"(mask_secrets: false in {escape(engine.settings.source or 'the settings')})"
+                    f"(mask_secrets: false in {markup(engine.settings.source or 'the settings')})"
                 )
             run_log = stack.enter_context(log_to_file(engine.settings, target, masker))
-            cli_vars = parse_assignments(vars_, "--vars")
-            task_args = parse_assignments(args_, "--args")
-            filters = parse_filters(filter_)
-            masker.learn_inventory(engine.inventory)
+            with LoadingNotice(console) as loading:
+                inventory = engine.inventory
+                masker.learn_inventory(inventory)
+                loading.hosts = len(inventory.hosts)
             if args_:
                 masker.learn(task_args)
                 prepared = engine.load_workflow(_task_with_args(engine, target, task_args), vars=cli_vars)
@@ -291,7 +342,12 @@ def run(
                 prepared = engine.load_workflow(target, vars=cli_vars)
             masker.learn_vars(engine, prepared.model.vars, cli_vars, prepared.file)
             reporter = ConsoleReporter(
-                console, verbose=verbose, mask=masker.mask_value, learn=masker.learn_task
+                console,
+                verbose=verbose,
+                mask=masker.mask_value,
+                learn=masker.learn_task,
+                recap=recap,
+                progress_interval=interval,
             )
             run_log.started(target, len(engine.inventory.hosts))
             result = engine.run(
@@ -306,7 +362,7 @@ def run(
             run_log.finished(result)
         except NornFlowError as exc:
             run_log.failed(exc)
-            raise _fail(exc, debug, masker.mask_text) from None
+            raise _fail(exc, debug, masker.mask_text, hint=_outside_project(project, settings_file)) from None
         except typer.Exit:
             raise
         except RunAborted as aborted:  # a second signal: what is known, marked incomplete
@@ -322,43 +378,114 @@ def run(
         except Exception as exc:
             run_log.failed(exc)
             raise _fail(exc, debug, masker.mask_text) from None
-    if json_out:
+    if failed_hosts is not None:
+        names = result.failed_hosts
+        header = (
+            f"# nornflow run {result.workflow}: {len(names)} failed host(s); rerun them with --limit @FILE\n"
+        )
+        _write_output_file(
+            failed_hosts, header + "".join(f"{name}\n" for name in names), "--failed-hosts", debug
+        )
+    if json_out or json_file is not None:
         # a value reaches another task's results only through a variable: knowing the secrets among
         # the variables is enough to mask them everywhere in the document
         masker.learn(result.variables)
-        data = masker.mask_value(result.to_dict())
-        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-        sys.stdout.flush()
+        document = json.dumps(masker.mask_value(result.to_dict()), indent=2, default=str) + "\n"
+        if json_file is not None:
+            _write_output_file(json_file, document, "--json-file", debug)
+        if json_out:
+            stdout.write(document)
+            stdout.flush()
     raise typer.Exit(result.exit_code)
+
+
+def _progress_interval() -> float:
+    """Seconds between plain progress lines off a terminal: ``NORNFLOW_PROGRESS_INTERVAL`` (a CI
+    log may want one a minute), else the default."""
+    import os
+
+    text = os.environ.get("NORNFLOW_PROGRESS_INTERVAL", "").strip()
+    if not text:
+        return PROGRESS_INTERVAL
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 86400:
+        raise UsageError(
+            f"NORNFLOW_PROGRESS_INTERVAL must be a number of seconds > 0, got {text!r}",
+            key="NORNFLOW_PROGRESS_INTERVAL",
+        )
+    return value
+
+
+def _cli_filters(filter_: Sequence[str], limit: Sequence[str]) -> dict[str, list[Any]]:
+    """The run's command-line filters: ``--filter`` items, and ``--limit`` as more ``hosts`` values."""
+    filters = parse_filters(filter_)
+    if limit:
+        filters.setdefault("hosts", []).extend(parse_limit(limit))
+    return filters
+
+
+def _check_output_file(path: Path | None, option: str) -> None:
+    """A file option naming a directory is a usage error, before anything runs."""
+    if path is not None and path.is_dir():
+        raise UsageError(f"{option} {path} is a directory, not a file", key=option)
+
+
+def _write_output_file(path: Path, text: str, option: str, debug: bool) -> None:
+    """Write ``text`` to ``path`` atomically (readers see the old file or the new one, never a part);
+    a path that cannot be written is the option's fault: a usage error (exit 2)."""
+    from nornflow.fileio import atomic_write
+
+    try:
+        atomic_write(path, text)
+    except OSError as exc:
+        error = UsageError(f"cannot write {option} {path}: {exc.strerror or exc}", key=option)
+        raise _fail(error, debug) from None
 
 
 @app.command()
 def validate(
     target: str = typer.Argument(..., help="A workflow (name or file) or a task name."),
-    allow_empty: bool = typer.Option(
-        False, "--allow-empty", help="Accept inventory filters that select no host."
-    ),
     vars_: list[str] = typer.Option(
         [], "--vars", "-e", help="Variable key=value, as for run (blueprint names and conditions see them)."
+    ),
+    filter_: list[str] = typer.Option([], "--filter", "-f", help="Inventory filter key=value, as for run."),
+    limit: list[str] = typer.Option([], "--limit", "-l", help="Only these hosts: names or @FILE."),
+    allow_empty: bool = typer.Option(
+        False, "--allow-empty", help="Accept inventory filters that select no host."
     ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
     project: Path | None = _PROJECT,
     settings_file: Path | None = _SETTINGS,
 ) -> None:
-    """Check a workflow (tasks, hooks, templates, filters, inventory) without contacting a device."""
-    console = Console(highlight=False)
+    """Check a workflow without contacting a device: tasks, hooks, filters, inventory, and every
+    variable and argument statically (what would fail on every host at run time is an error)."""
+    console = Console(highlight=False, soft_wrap=True)
+    warnings: list[str] = []
     try:
+        cli_vars = parse_assignments(vars_, "--vars")
+        filters = _cli_filters(filter_, limit)
         engine = _engine(project, settings_file)
-        prepared = engine.validate(target, allow_empty=allow_empty, vars=parse_assignments(vars_, "--vars"))
+        with LoadingNotice(_err_console()) as loading:
+            loading.hosts = len(engine.inventory.hosts)
+        prepared = engine.validate(
+            target, allow_empty=allow_empty, vars=cli_vars, filters=filters or None, warn=warnings.append
+        )
     except NornFlowError as exc:
-        raise _fail(exc, debug) from None
+        raise _fail(exc, debug, hint=_outside_project(project, settings_file)) from None
     except Exception as exc:
         raise _fail(exc, debug) from None
+    errors = _err_console()
+    for warning in warnings:
+        errors.print(f"[yellow]{markup(warning, multiline=True)}[/]")
     model = prepared.model
     hooks = sum(len(t.model.hooks) for t in prepared.tasks)
+    noted = f", {len(warnings)} warning(s)" if warnings else ""
     console.print(
-        f"[green]valid[/]: workflow {escape(model.name)} ({len(prepared.tasks)} task(s), {hooks} hook(s), "
-        f"{len(engine.inventory.hosts)} host(s) in inventory)"
+        f"[green]valid[/]: workflow {markup(model.name)} ({len(prepared.tasks)} task(s), {hooks} hook(s), "
+        f"{len(engine.inventory.hosts)} host(s) in inventory{noted})"
     )
 
 
@@ -368,11 +495,11 @@ def show_tasks(project: Path | None = _PROJECT, settings_file: Path | None = _SE
     try:
         engine = _engine(project, settings_file)
     except NornFlowError as exc:
-        raise _fail(exc, False) from None
+        raise _fail(exc, False, hint=_outside_project(project, settings_file)) from None
     table = Table("task", "description", "source", show_edge=False)
     for name in engine.catalog:
         info = engine.catalog.tasks[name]
-        table.add_row(escape(name), escape(info.description), escape(info.source))
+        table.add_row(markup(name), markup(info.description), markup(info.source))
     _out_console().print(table)
 
 
@@ -391,7 +518,7 @@ def show_hooks(project: Path | None = _PROJECT, settings_file: Path | None = _SE
         scope = "once per task" if cls.run_once_per_task else "per host"
         module = cls.__module__
         source = "nornflow (built-in)" if module.startswith("nornflow.") else _module_file(cls)
-        table.add_row(escape(name), cls.phase, scope, escape(cls.describe()), escape(source))
+        table.add_row(markup(name), cls.phase, scope, markup(cls.describe()), markup(source))
     _out_console().print(table)
 
 
@@ -409,14 +536,14 @@ def show_filters(project: Path | None = _PROJECT, settings_file: Path | None = _
     table = Table("jinja2 filter", "description", "source", title="Jinja2 filters", show_edge=False)
     for info in filter_catalog():
         source = info.source + (f" (replaces the {info.overrides})" if info.overrides else "")
-        table.add_row(escape(info.name), escape(info.description), escape(source))
+        table.add_row(markup(info.name), markup(info.description), markup(source))
     console.print(table)
     table = Table(
         "inventory filter", "takes", "description", "source", title="inventory filters", show_edge=False
     )
     for name in sorted(FILTERS):
         spec = FILTERS[name]
-        table.add_row(escape(name), escape(spec.takes), escape(spec.description), escape(spec.source))
+        table.add_row(markup(name), markup(spec.takes), markup(spec.description), markup(spec.source))
     table.add_row(
         "any other key",
         "value(s)",
@@ -433,23 +560,41 @@ def _module_file(cls: type) -> str:
 
 @show_app.command("workflows")
 def show_workflows(project: Path | None = _PROJECT, settings_file: Path | None = _SETTINGS) -> None:
-    """List the workflows in the project's workflow dirs."""
+    """List the workflows in the project's workflow dirs, by the name `nornflow run` takes."""
+    from nornflow.workflow.discovery import workflow_files
     from nornflow.workflow.loader import load_workflow_file
 
     try:
-        engine = _engine(project, settings_file)
+        engine = _engine(project, settings_file)  # blueprints expand as a run expands them
     except NornFlowError as exc:
-        raise _fail(exc, False) from None
+        raise _fail(exc, False, hint=_outside_project(project, settings_file)) from None
+    settings = engine.settings
     table = Table("workflow", "tasks", "description", "file", show_edge=False)
-    for name, path in engine.workflows().items():
+    dirs = [settings.resolve(d) for d in settings.workflow_dirs]
+    for found in workflow_files(dirs, shadowed=True):
+        shown = _project_path(found.path, settings.base_dir)
+        if found.shadowed_by is not None:
+            note = f"[dim](not run: {markup(_project_path(found.shadowed_by, settings.base_dir))} wins)[/]"
+            table.add_row(markup(found.name), "-", note, markup(shown))
+            continue
         try:
-            model = load_workflow_file(path, context=engine.load_context(path))
-            table.add_row(
-                escape(name), str(len(model.tasks)), escape(model.description or ""), escape(str(path))
-            )
+            model = load_workflow_file(found.path, context=engine.load_context(found.path))
         except NornFlowError as exc:
-            table.add_row(escape(name), "-", f"[red]invalid: {escape(exc.message)}[/]", escape(str(path)))
+            table.add_row(markup(found.name), "-", f"[red]invalid: {markup(exc.message)}[/]", markup(shown))
+            continue
+        table.add_row(
+            markup(found.name), str(len(model.tasks)), markup(model.description or ""), markup(shown)
+        )
     _out_console().print(table)
+
+
+def _project_path(path: Path, base: Path) -> str:
+    """``path`` relative to the project directory when it is inside it (shorter, and the same on every
+    machine), else as it is."""
+    try:
+        return path.resolve().relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 @show_app.command("blueprints")
@@ -463,24 +608,31 @@ def show_blueprints(project: Path | None = _PROJECT, settings_file: Path | None 
     for name in engine.blueprints:
         for info in engine.blueprints.info(name):
             if info.problem:
-                description = f"[red]invalid: {escape(info.problem)}[/]"
+                description = f"[red]invalid: {markup(info.problem)}[/]"
             else:
-                description = escape(info.description)
+                description = markup(info.description)
             tasks = "-" if info.tasks is None else str(info.tasks)
-            table.add_row(escape(name), tasks, description, escape(str(info.path)))
+            table.add_row(markup(name), tasks, description, markup(str(info.path)))
     _out_console().print(table)
 
 
 @show_app.command("settings")
 def show_settings(project: Path | None = _PROJECT, settings_file: Path | None = _SETTINGS) -> None:
-    """Print the effective settings."""
+    """Print the effective settings as YAML that can be pasted back into nornflow.yaml."""
     import yaml
 
     try:
         settings = _settings(project, settings_file)
     except NornFlowError as exc:
         raise _fail(exc, False) from None
-    typer.echo(yaml.safe_dump(settings.as_dict(), sort_keys=False).rstrip())
+    data = settings.model_dump(mode="json", exclude_none=True, by_alias=True)
+    lines = [f"# project directory: {settings.base_dir}"]
+    lines.append(f"# settings file: {settings.source or '(none: defaults)'}")
+    if settings.spellings:
+        lines.append("# keys the file spells as NornFlow 1.0 does (nornflow's key: the file's):")
+        lines += [f"#   {key}: {spelled}" for key, spelled in settings.spellings.items()]
+    typer.echo(printable("\n".join(lines), multiline=True))
+    typer.echo(printable(yaml.safe_dump(data, sort_keys=False).rstrip(), multiline=True))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from nornflow.cli.text import printable
 from nornflow.hooks.builtins.set_to import SetToHook
 from nornflow.hooks.registry import HOOK_REGISTRY
 from nornflow.secrets import SecretMaskingFilter, SecretRegistry, is_secret_key, mask_data
@@ -110,16 +111,25 @@ def _mask_strings(value: Any, mask_text: Any) -> Any:
     return value
 
 
+class _PrintableFormatter(logging.Formatter):
+    """Log lines with their control characters escaped (a task may log a device's raw output)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The formatted record, safe for a terminal (newlines of tracebacks kept)."""
+        return printable(super().format(record), multiline=True)
+
+
 @contextlib.contextmanager
 def log_to_stderr(debug: bool, masker: Masker) -> Iterator[None]:
     """Send log records to stderr (warnings and errors; everything with ``--debug``), secrets masked.
 
-    Without a handler, Python's last-resort handler would print a task's warnings unmasked.
+    Without a handler, Python's last-resort handler would print a task's warnings unmasked (and
+    with their control characters raw).
     """
     threshold = logging.DEBUG if debug else logging.WARNING
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(threshold)  # also for records of loggers that set a lower level themselves
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(_PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
     if masker.enabled:
         handler.addFilter(SecretMaskingFilter(masker.registry))
     root = logging.getLogger()

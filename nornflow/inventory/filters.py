@@ -43,6 +43,8 @@ __all__ = [
     "host_matches",
     "load_filter_dirs",
     "parse_filters",
+    "parse_limit",
+    "read_values_file",
     "select_hosts",
     "validate_filters",
 ]
@@ -361,6 +363,21 @@ def describe_filters(filters: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _check_known(inventory: Inventory, filters: Mapping[str, Any]) -> None:
+    """Raise a :class:`FilterError` for the first filter key that is no filter and no host's key."""
+    missing = _unknown_keys(inventory, filters)
+    if missing:
+        key = missing[0]
+        known = _known_names(inventory)
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise FilterError(
+            f"unknown filter {key!r}: not a filter ({', '.join(FILTERS)}) and no host has an attribute "
+            f"or data key of that name{hint}",
+            key=key,
+        )
+
+
 def select_hosts(
     inventory: Inventory,
     *layers: tuple[str, Mapping[str, Any] | None],
@@ -368,7 +385,8 @@ def select_hosts(
 ) -> Inventory:
     """The inventory of the hosts that pass every layer of filters (``(label, filters)`` pairs).
 
-    Unknown filter names are errors naming them (with the closest known name). When the filters
+    Unknown filter names are errors naming them (with the closest known name); in a layer whose
+    label is a command-line option (``--filter``) they are usage errors (exit 2). When the filters
     select no host, that is a :class:`NoHostsMatchedError` naming the filters and their labels,
     unless ``allow_empty``. Without any filter the inventory is returned as it is.
     """
@@ -377,22 +395,18 @@ def select_hosts(
     for label, filters in layers:
         if filters is None:
             continue
-        compiled = _compile(filters)
-        if not compiled:
-            continue  # every entry is null: no filter
+        try:
+            compiled = _compile(filters)
+            if not compiled:
+                continue  # every entry is null: no filter
+            _check_known(inventory, filters)
+        except FilterError as exc:
+            if label.startswith("-"):
+                # typed on the command line (``--filter``): the operator's usage error, exit 2
+                exc.exit_code = UsageError.exit_code
+            raise
         active.append((label, filters))
         predicates.extend(compiled)
-        missing = _unknown_keys(inventory, filters)
-        if missing:
-            key = missing[0]
-            known = _known_names(inventory)
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise FilterError(
-                f"unknown filter {key!r}: not a filter ({', '.join(FILTERS)}) and no host has an attribute "
-                f"or data key of that name{hint}",
-                key=key,
-            )
     if not active:
         return inventory
     hosts = type(inventory.hosts)(
@@ -443,13 +457,71 @@ def apply_filters(inventory: Inventory, filters: Mapping[str, Any]) -> Inventory
 # -- the command line --------------------------------------------------------------------------------
 
 _COMMA = re.compile(r"(?<!\\),")
+#: a comment in a file of values: from a ``#`` at the start of a line or after a space, to the end
+_COMMENT = re.compile(r"(?:^|\s)#.*$")
+
+
+def read_values_file(path: str | Path, option: str) -> list[str]:
+    """The values listed in a file, one per line (``#`` comments and blank lines ignored): what
+    ``--filter hosts=@FILE`` and ``--limit @FILE`` read, such as a ``--failed-hosts`` file.
+
+    A file that is missing, unreadable or lists nothing is a :class:`UsageError` naming it.
+    """
+    path = Path(path).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{option}: file not found", file=str(path)) from None
+    except IsADirectoryError:
+        raise UsageError(f"{option}: a directory, not a file of names", file=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{option}: not a UTF-8 text file ({exc.reason})", file=str(path)) from None
+    except OSError as exc:
+        raise UsageError(f"{option}: cannot read: {exc.strerror or exc}", file=str(path)) from None
+    values = [_COMMENT.sub("", line).strip() for line in text.splitlines()]
+    values = [v for v in values if v]
+    if not values:
+        raise UsageError(
+            f"{option}: the file lists no name (a --failed-hosts file of a run in which no host failed "
+            "is empty)",
+            file=str(path),
+        )
+    return values
+
+
+def _split_values(text: str, option: str) -> list[str]:
+    """``a,b,@FILE``: values split at commas (``\\,`` is a literal comma); ``@FILE`` items are the
+    values listed in FILE, ``\\@`` starts a value with a literal ``@``."""
+    values: list[str] = []
+    for raw in _COMMA.split(text):
+        value = raw.strip().replace("\\,", ",")
+        if value.startswith("@"):
+            if not value[1:].strip():
+                raise UsageError(f"{option}: '@' must be followed by a file name", key=option)
+            values.extend(read_values_file(value[1:].strip(), option))
+        elif value:
+            values.append(value[1:] if value.startswith("\\@") else value)
+    return values
+
+
+def parse_limit(items: Sequence[str]) -> list[str]:
+    """``--limit`` arguments as host names: ``--limit r1,r2`` and ``--limit @FILE`` mean
+    ``--filter hosts=r1,r2`` and ``--filter hosts=@FILE``."""
+    names: list[str] = []
+    for item in items:
+        values = _split_values(item.strip(), f"--limit {item}")
+        if not values:
+            raise UsageError("--limit takes host names (or @FILE), got nothing", key="--limit")
+        names.extend(values)
+    return names
 
 
 def parse_filters(items: Sequence[str], option: str = "--filter") -> dict[str, list[Any]]:
     """``--filter`` arguments as filters: each ``key=value``, values split at commas, repeated keys
     adding values ("any of"). Values stay strings (comparison reads them as YAML scalars as needed);
     ``\\,`` is a literal comma; a value starting with ``[`` or ``{`` is read as YAML flow (``\\[`` and
-    ``\\{`` start a plain value with a bracket)."""
+    ``\\{`` start a plain value with a bracket); ``@FILE`` stands for the values listed in FILE, one
+    per line (``hosts=@failed.txt`` re-runs the hosts a ``--failed-hosts`` file names)."""
     import yaml
 
     out: dict[str, list[Any]] = {}
@@ -470,8 +542,7 @@ def parse_filters(items: Sequence[str], option: str = "--filter") -> dict[str, l
         else:
             if text.startswith(("\\[", "\\{")):
                 text = text[1:]  # a literal bracket, not YAML
-            values = [v.strip().replace("\\,", ",") for v in _COMMA.split(text)]
-            values = [v for v in values if v]
+            values = _split_values(text, f"{option} {key}={text}")
         if not values:
             raise UsageError(
                 f"{option} {key}= has no value (leave the filter out to select every host)", key=option

@@ -9,7 +9,8 @@ inventory loads, paused during fan-outs) only when asked with ``tune_gc=True``, 
 from __future__ import annotations
 
 import gc
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,16 +108,20 @@ class NornFlow:
         s = self.settings
         if s.nornir_config_file:
             from nornir import InitNornir
+            from nornir.core.exceptions import ConflictingConfigurationWarning
 
             path = s.resolve(s.nornir_config_file)
             if not path.is_file():
                 raise SettingsError("Nornir config file not found", file=str(path), key="nornir_config_file")
             try:
                 # Nornir's own file log (nornir.log, mode 0644, raw passwords in tracebacks) only when
-                # the user's config asks for it: its default is on, and it warns on every run next to
-                # a program's own log handlers (ConflictingConfigurationWarning)
+                # the user's config asks for it: its default is on
                 logging = {} if _asks_for_nornir_logging(path) else {"logging": {"enabled": False}}
-                nr = InitNornir(config_file=str(path), **logging)
+                with warnings.catch_warnings():
+                    # with a config that enables it, Nornir warns that "native Python logging" is set
+                    # up (the CLI's own handler that masks secrets) on every run: expected, and noise
+                    warnings.simplefilter("ignore", ConflictingConfigurationWarning)
+                    nr = InitNornir(config_file=str(path), **logging)
             except NornFlowError:
                 raise
             except Exception as exc:
@@ -171,14 +176,12 @@ class NornFlow:
         return below[0] if below else None
 
     def workflows(self) -> dict[str, Path]:
-        """Every workflow file in the workflow dirs, by name."""
-        found: dict[str, Path] = {}
-        for directory in self.settings.workflow_dirs:
-            base = self.settings.resolve(directory)
-            if base.is_dir():
-                for path in sorted([*base.rglob("*.yaml"), *base.rglob("*.yml")]):
-                    found.setdefault(path.stem, path)
-        return found
+        """Every workflow file in the workflow dirs, by the name ``run`` takes: its path relative to
+        its workflow dir without the suffix (``backup``, ``site_a/backup``)."""
+        from nornflow.workflow.discovery import workflow_files
+
+        dirs = [self.settings.resolve(d) for d in self.settings.workflow_dirs]
+        return {w.name: w.path for w in workflow_files(dirs)}
 
     @property
     def blueprints(self) -> BlueprintCatalog:
@@ -220,15 +223,30 @@ class NornFlow:
             elif isinstance(ref, str) and not ref.endswith((".yaml", ".yml")):
                 try:
                     self.catalog.get(ref)
-                except TaskNotFoundError as exc:
-                    raise WorkflowError(
-                        f"{ref!r} is neither a workflow (in {', '.join(self.settings.workflow_dirs)}) "
-                        f"nor a task ({exc.message})"
-                    ) from None
+                except TaskNotFoundError:
+                    raise WorkflowError(self._not_found(ref)) from None
                 model = WorkflowModel.create({"name": ref, "tasks": [{"name": ref}]})
             else:
                 raise WorkflowError(f"workflow file not found: {ref}", file=str(ref))
         return self.prepare(model, file=file)
+
+    def _not_found(self, ref: str) -> str:
+        """Why ``ref`` names nothing, with the closest workflow or task name ("did you mean")."""
+        from nornflow.workflow.discovery import closest
+
+        workflows = list(self.workflows())
+        dirs = ", ".join(self.settings.workflow_dirs) or "no workflow dir"
+        message = f"{ref!r} is neither a workflow (in {dirs}) nor a task"
+        close_workflows = closest(ref, workflows, n=2)
+        close_tasks = closest(ref, list(self.catalog.tasks), n=1)
+        hints = [f"the workflow {name!r}" for name in close_workflows]
+        hints += [f"the task {name!r}" for name in close_tasks]
+        if hints:
+            return f"{message}; did you mean {' or '.join(hints)}?"
+        if workflows:
+            shown = ", ".join(workflows[:10]) + (", ..." if len(workflows) > 10 else "")
+            return f"{message} (workflows: {shown}; `nornflow show tasks` lists the tasks)"
+        return f"{message} (no workflow file found; `nornflow show tasks` lists the tasks)"
 
     def prepare(self, model: WorkflowModel, file: str | None = None) -> PreparedWorkflow:
         """Validate every task (known function, template syntax), hook, filter and processor."""
@@ -240,14 +258,49 @@ class NornFlow:
         *,
         allow_empty: bool = False,
         vars: Mapping[str, Any] | None = None,
+        filters: Mapping[str, Any] | None = None,
+        warn: Callable[[str], None] | None = None,
     ) -> PreparedWorkflow:
         """Every check a run makes before touching a device, including inventory and filters (a
-        selection of no host is an error unless ``allow_empty``)."""
+        selection of no host is an error unless ``allow_empty``) and the static analysis of the
+        templates and task arguments against ``vars`` (as ``run(vars=...)``) and the selected hosts;
+        ``warn`` receives each warning (what may fail at run time)."""
         prepared = self.load_workflow(ref, vars=vars)
-        filters_mod.select_hosts(
-            self.inventory, ("inventory_filters", prepared.model.inventory_filters), allow_empty=allow_empty
+        inventory = filters_mod.select_hosts(
+            self.inventory,
+            ("inventory_filters", prepared.model.inventory_filters),
+            ("--filter", filters),
+            allow_empty=allow_empty,
         )
+        self._analyze(prepared, self._static_vars(prepared, vars), inventory, warn)
         return prepared
+
+    def _static_vars(self, prepared: PreparedWorkflow, cli_vars: Mapping[str, Any] | None) -> dict[str, Any]:
+        return static_layers(
+            environment=env_vars(self._environ),
+            defaults=self.default_vars(),
+            domain=self.domain_vars(prepared.file),
+            workflow_vars=prepared.model.vars,
+            cli_vars=cli_vars,
+        )
+
+    @staticmethod
+    def _analyze(
+        prepared: PreparedWorkflow,
+        static: Mapping[str, Any],
+        inventory: Inventory,
+        warn: Callable[[str], None] | None,
+    ) -> None:
+        """The static analysis (nornflow.workflow.analysis): errors raise, warnings go to ``warn``."""
+        from nornflow.workflow.analysis import analyze
+
+        analysis = analyze(
+            prepared, variables=static, hosts=list(inventory.hosts.values()), defaults=inventory.defaults
+        )
+        analysis.raise_errors()
+        if warn is not None:
+            for warning in analysis.warnings:
+                warn(f"warning: {warning}")
 
     # -- running -----------------------------------------------------------------------------------
 
@@ -314,13 +367,9 @@ class NornFlow:
             ("--filter", filters),
             allow_empty=allow_empty,
         )
-        static = static_layers(
-            environment=env_vars(self._environ),
-            defaults=self.default_vars(),
-            domain=self.domain_vars(prepared.file),
-            workflow_vars=wf.vars,
-            cli_vars=vars,
-        )
+        static = self._static_vars(prepared, vars)
+        # a run does not start on what validate rejects; what only may fail is said, not blocked
+        self._analyze(prepared, static, inventory, (reporter or Reporter()).notice)
         if executor is None:
             if processors is None:
                 classes = prepared.processors if prepared.processors is not None else self._processor_classes
