@@ -1129,7 +1129,7 @@ def _module_filters(path: Path) -> dict[str, Callable[..., Any]]:
     key = str(path.resolve())
     if key in _MODULES:
         return _MODULES[key]
-    from nornflow.workflow.catalog import import_file
+    from nornflow.imports import import_file
 
     try:
         module = import_file(path, "nornflow_project_j2_filters")
@@ -1163,7 +1163,7 @@ def _python_files(directory: Path) -> list[Path]:
 
 
 def load_j2_filter_dirs(
-    directories: Iterable[str | Path], environment: jinja2.Environment | None = None
+    directories: Iterable[str | Path], environment: jinja2.Environment
 ) -> list[FilterInfo]:
     """Register every public function of the ``.py`` files in ``directories`` as a Jinja2 filter.
 
@@ -1171,10 +1171,6 @@ def load_j2_filter_dirs(
     behaviour it was written for; the same name in two of the project's files is an error naming
     both. Import failures are errors naming the file. Returns the filters loaded by this call.
     """
-    if environment is None:
-        from nornflow.templating import environment as default_environment
-
-        environment = default_environment
     loaded: dict[str, FilterInfo] = {}
     for directory in directories:
         for path in _python_files(Path(directory)):
@@ -1203,12 +1199,9 @@ def load_j2_filter_dirs(
     return list(loaded.values())
 
 
-def filter_catalog(environment: jinja2.Environment | None = None) -> list[FilterInfo]:
-    """Every filter of ``environment`` (default: nornflow's), with its source, sorted by name."""
-    if environment is None:
-        from nornflow.templating import environment as default_environment
-
-        environment = default_environment
+def filter_catalog(environment: jinja2.Environment) -> list[FilterInfo]:
+    """Every filter of ``environment`` (nornflow's: ``nornflow.templating.environment``), with its
+    source, sorted by name."""
     out = []
     for name, func in sorted(environment.filters.items()):
         project = _PROJECT.get(name)

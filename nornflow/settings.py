@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Self
@@ -146,8 +146,21 @@ def without_other_nornflow_processors(specs: list[ProcessorSpec]) -> list[Proces
     return kept
 
 
+#: A package's resource folders (NornFlow 1.0's names).
+RESOURCE_KINDS = ("tasks", "workflows", "blueprints", "filters", "hooks", "j2_filters", "processors")
+#: The settings key each kind of folder is added to (processors: none, they are named by class path).
+SETTINGS_KEYS = {
+    "tasks": "task_dirs",
+    "workflows": "workflow_dirs",
+    "blueprints": "blueprint_dirs",
+    "filters": "filter_dirs",
+    "hooks": "hook_dirs",
+    "j2_filters": "j2_filter_dirs",
+}
+
+
 class PackageSpec(BaseModel):
-    """An installed package whose resources load with the project's (:mod:`nornflow.packages`)."""
+    """An installed package whose resources load with the project's (:mod:`nornflow.workflow.packages`)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -166,8 +179,6 @@ class PackageSpec(BaseModel):
     @field_validator("include")
     @classmethod
     def _kinds(cls, value: list[str] | None) -> list[str] | None:
-        from nornflow.packages import RESOURCE_KINDS
-
         if value is None:
             return None
         if not value:
@@ -367,18 +378,11 @@ class Settings(BaseModel):
             data = {}
         return cls.from_mapping(data, base_dir=path.resolve().parent, source=str(path))
 
-    def with_packages(self) -> Self:
-        """These settings with the resource folders of ``packages`` added after the project's own
-        (imports the packages; unchanged without any)."""
-        if not self.packages:
+    def with_dirs(self, extra: Mapping[str, Sequence[str]]) -> Self:
+        """These settings with more folders (``{"task_dirs": [...], ...}``) after the project's own:
+        what installed packages bring (``nornflow.workflow.packages``)."""
+        if not extra:
             return self
-        from nornflow.packages import SETTINGS_KEYS, package_dirs
-
-        extra: dict[str, list[str]] = {}
-        for found in package_dirs(self.packages, source=self.source):
-            key = SETTINGS_KEYS.get(found.kind)
-            if key is not None:
-                extra.setdefault(key, []).append(str(found.path))
         twin = self.model_copy(update={key: [*getattr(self, key), *dirs] for key, dirs in extra.items()})
         twin._spellings = dict(self._spellings)
         return twin

@@ -578,13 +578,13 @@ def test_project_filters_are_the_public_functions_of_the_module(tmp_path, isolat
     write(tmp_path / "j2" / "sub" / "more.py", "def nf_test_shout(value):\n    return str(value).upper()\n")
     write(tmp_path / "j2" / "_private.py", "def nf_test_private(value):\n    return value\n")
     write(tmp_path / "j2" / ".hidden" / "x.py", "def nf_test_hidden(value):\n    return value\n")
-    loaded = jf.load_j2_filter_dirs([tmp_path / "j2", tmp_path / "missing"])
+    loaded = jf.load_j2_filter_dirs([tmp_path / "j2", tmp_path / "missing"], environment)
     assert sorted(i.name for i in loaded) == ["nf_test_prefix", "nf_test_shout"]
     assert render("{{ 'r1' | nf_test_prefix }}-{{ 'x' | nf_test_shout }}") == "NF_r1-X"
     assert render("{{ 'r1' | nf_test_prefix('LAB:') }}") == "LAB:r1"
     for name in ("basename", "_helper", "NotAFilter", "CONSTANT", "nf_test_private", "nf_test_hidden"):
         assert name not in environment.filters
-    catalog = {i.name: i for i in jf.filter_catalog()}
+    catalog = {i.name: i for i in jf.filter_catalog(environment)}
     assert catalog["nf_test_prefix"].source.endswith("naming.py")
     assert catalog["nf_test_prefix"].description == "Prefix a value."
     assert catalog["to_json"].source == "nornflow (built-in)"
@@ -598,17 +598,17 @@ def test_a_project_filter_replaces_a_builtin_with_a_warning(tmp_path, isolated_f
         'def upper(value):\n    return "UP"\n',
     )
     with caplog.at_level(logging.WARNING, logger="nornflow.filters"):
-        jf.load_j2_filter_dirs([tmp_path / "j2"])
+        jf.load_j2_filter_dirs([tmp_path / "j2"], environment)
     assert "'to_json'" in caplog.text and "replaces the nornflow built-in filter" in caplog.text
     assert "'upper'" in caplog.text and "jinja2 built-in" in caplog.text
     assert render("{{ {} | to_json }} {{ 'a' | upper }}") == "mine UP"
-    catalog = {i.name: i for i in jf.filter_catalog()}
+    catalog = {i.name: i for i in jf.filter_catalog(environment)}
     assert catalog["to_json"].overrides == "nornflow built-in" and catalog["to_json"].source.endswith(
         "mine.py"
     )
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="nornflow.filters"):
-        jf.load_j2_filter_dirs([tmp_path / "j2"])  # loading the same project again: no new warning
+        jf.load_j2_filter_dirs([tmp_path / "j2"], environment)  # the same project again: no new warning
     assert caplog.text == ""
 
 
@@ -616,7 +616,7 @@ def test_the_same_filter_in_two_files_is_an_error_naming_both(tmp_path, isolated
     write(tmp_path / "j2" / "a.py", "def nf_test_dup(value):\n    return 1\n")
     write(tmp_path / "j2" / "b.py", "def nf_test_dup(value):\n    return 2\n")
     with pytest.raises(FilterImportError) as info:
-        jf.load_j2_filter_dirs([tmp_path / "j2"])
+        jf.load_j2_filter_dirs([tmp_path / "j2"], environment)
     assert "'nf_test_dup' is defined twice" in info.value.message
     assert "a.py" in info.value.message and info.value.file.endswith("b.py")
     assert "nf_test_dup" not in environment.filters  # nothing of a failed load is registered
@@ -636,7 +636,7 @@ def test_a_module_that_fails_to_import_is_an_error_naming_the_file(
 ):
     path = write(tmp_path / "j2" / "bad.py", source)
     with pytest.raises(FilterImportError) as info:
-        jf.load_j2_filter_dirs([tmp_path / "j2"])
+        jf.load_j2_filter_dirs([tmp_path / "j2"], environment)
     assert message in info.value.message and info.value.file == str(path)
     assert str(path) in str(info.value) and info.value.exit_code == 3
 

@@ -527,6 +527,7 @@ def show_filters(project: Path | None = _PROJECT, settings_file: Path | None = _
     """List the Jinja2 filters (nornflow's, Jinja2's, the project's) and the inventory filters."""
     from nornflow.inventory.filters import FILTERS
     from nornflow.jinja_filters import filter_catalog
+    from nornflow.templating import environment
 
     try:
         _engine(project, settings_file)
@@ -534,7 +535,7 @@ def show_filters(project: Path | None = _PROJECT, settings_file: Path | None = _
         raise _fail(exc, False) from None
     console = _out_console()
     table = Table("jinja2 filter", "description", "source", title="Jinja2 filters", show_edge=False)
-    for info in filter_catalog():
+    for info in filter_catalog(environment):
         source = info.source + (f" (replaces the {info.overrides})" if info.overrides else "")
         table.add_row(markup(info.name), markup(info.description), markup(source))
     console.print(table)

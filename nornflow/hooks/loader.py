@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from nornflow.exceptions import HookImportError, HookRegistrationError
-from nornflow.workflow.catalog import import_file
+from nornflow.imports import import_file
 
 __all__ = ["load_hook_dirs"]
 

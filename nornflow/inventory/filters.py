@@ -637,7 +637,7 @@ def _module_filters(path: Path) -> dict[str, Callable[..., Any]]:
     key = str(path.resolve())
     if key in _MODULES:
         return _MODULES[key]
-    from nornflow.workflow.catalog import import_file
+    from nornflow.imports import import_file
 
     try:
         module = import_file(path, "nornflow_project_filters")

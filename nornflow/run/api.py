@@ -31,10 +31,12 @@ from nornflow.run.reporter import Reporter
 from nornflow.run.results import WorkflowResult
 from nornflow.secrets import add_secret_names
 from nornflow.settings import FailureStrategy, Settings, settings_path
+from nornflow.templating import environment
 from nornflow.vars import domain_of, env_vars, static_layers, vars_file
 from nornflow.workflow.blueprints import BlueprintCatalog, LoadContext, find_below
 from nornflow.workflow.catalog import TaskCatalog
 from nornflow.workflow.loader import safe_workflow_lookup
+from nornflow.workflow.packages import with_packages
 
 __all__ = ["GC_TUNING_HOSTS", "NornFlow"]
 
@@ -65,7 +67,7 @@ class NornFlow:
         else:
             path = settings_path(settings)  # $NORNFLOW_SETTINGS first, as in NornFlow 1.0
             self.settings = Settings.load(path) if path is not None else Settings(base_dir=Path.cwd())
-        self.settings = self.settings.with_packages()  # packages' folders after the project's own
+        self.settings = with_packages(self.settings)  # packages' folders after the project's own
         self.workers = workers if workers is not None else self.settings.workers
         if self.workers < 1:
             raise SettingsError(f"workers must be >= 1, got {self.workers}", key="workers")
@@ -85,7 +87,7 @@ class NornFlow:
         ]
         add_secret_names(self.settings.secret_names)
         load_hook_dirs(self.settings.resolve(d) for d in self.settings.hook_dirs)
-        load_j2_filter_dirs(self.settings.resolve(d) for d in self.settings.j2_filter_dirs)
+        load_j2_filter_dirs((self.settings.resolve(d) for d in self.settings.j2_filter_dirs), environment)
         filters_mod.load_filter_dirs(self.settings.resolve(d) for d in self.settings.filter_dirs)
         self.catalog = TaskCatalog(self.settings.resolve(d) for d in self.settings.task_dirs)
         self._blueprints: BlueprintCatalog | None = None

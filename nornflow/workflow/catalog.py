@@ -12,11 +12,9 @@ providing it make the bare name ambiguous: use the qualified names).
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
 import inspect
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,29 +23,9 @@ from typing import Any
 from nornir.core.task import Result, Task
 
 from nornflow.exceptions import TaskImportError, TaskNotFoundError
+from nornflow.imports import import_file, package_of
 
-__all__ = ["TaskCatalog", "TaskInfo", "import_file", "is_task_function", "package_of", "register_package"]
-
-#: Installed packages' roots (``packages:`` in the settings): root directory -> package name. Their
-#: modules are imported by their dotted names, so a package's own imports (relative ones too) work.
-_PACKAGES: dict[Path, str] = {}
-
-
-def register_package(root: Path, name: str) -> None:
-    """Note that ``root`` is the directory of the installed package ``name``."""
-    _PACKAGES[Path(root).resolve()] = name
-
-
-def package_of(path: Path) -> tuple[str, str] | None:
-    """``(package, dotted module name)`` of a file inside a registered package, else None."""
-    resolved = Path(path).resolve()
-    for root, name in _PACKAGES.items():
-        try:
-            parts = resolved.relative_to(root).with_suffix("").parts
-        except ValueError:
-            continue
-        return name, ".".join((name, *parts))
-    return None
+__all__ = ["TaskCatalog", "TaskInfo", "is_task_function"]
 
 
 @dataclass(frozen=True)
@@ -99,27 +77,6 @@ def is_task_function(obj: Any) -> bool:
         return False
     ret = inspect.signature(obj).return_annotation
     return ret is inspect.Signature.empty or _is_annotation(ret, Result)
-
-
-def import_file(path: Path, namespace: str) -> Any:
-    """Import a Python file as a uniquely named module (a package's file by its dotted name); any
-    failure becomes an ImportError."""
-    inside = package_of(path)
-    if inside is not None:
-        return importlib.import_module(inside[1])
-    digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
-    module_name = f"{namespace}.{path.stem}_{digest}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        sys.modules.pop(module_name, None)
-        raise
-    return module
 
 
 def _builtins() -> dict[str, TaskInfo]:

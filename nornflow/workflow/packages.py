@@ -18,29 +18,14 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from nornflow.exceptions import SettingsError
-from nornflow.workflow.catalog import register_package
+from nornflow.imports import register_package
+from nornflow.settings import RESOURCE_KINDS, SETTINGS_KEYS, PackageSpec, Settings
 
-if TYPE_CHECKING:
-    from nornflow.settings import PackageSpec
-
-__all__ = ["RESOURCE_KINDS", "SETTINGS_KEYS", "PackageDir", "package_dirs"]
+__all__ = ["PackageDir", "package_dirs", "with_packages"]
 
 log = logging.getLogger(__name__)
-
-#: A package's resource folders (NornFlow 1.0's names).
-RESOURCE_KINDS = ("tasks", "workflows", "blueprints", "filters", "hooks", "j2_filters", "processors")
-#: The settings key each kind of folder is added to (processors: none, they are named by class path).
-SETTINGS_KEYS = {
-    "tasks": "task_dirs",
-    "workflows": "workflow_dirs",
-    "blueprints": "blueprint_dirs",
-    "filters": "filter_dirs",
-    "hooks": "hook_dirs",
-    "j2_filters": "j2_filter_dirs",
-}
 
 
 @dataclass(frozen=True)
@@ -83,3 +68,16 @@ def package_dirs(specs: Sequence[PackageSpec], *, source: str | None = None) -> 
         if spec.include is None and not any(d.package == spec.name for d in found):
             log.warning("package %r has none of the folders %s", spec.name, ", ".join(RESOURCE_KINDS))
     return found
+
+
+def with_packages(settings: Settings) -> Settings:
+    """``settings`` with the resource folders of its ``packages`` added after the project's own
+    (imports the packages; unchanged without any)."""
+    if not settings.packages:
+        return settings
+    extra: dict[str, list[str]] = {}
+    for found in package_dirs(settings.packages, source=settings.source):
+        key = SETTINGS_KEYS.get(found.kind)
+        if key is not None:
+            extra.setdefault(key, []).append(str(found.path))
+    return settings.with_dirs(extra)
