@@ -98,6 +98,8 @@ __all__ = [
     "ExecutionTracker",
     "HookDispatcher",
     "HookInstanceCache",
+    "HostVars",
+    "JinjaGetattr",
     "Outcome",
     "StoreResult",
     "TaskRun",

@@ -228,8 +228,8 @@ _slot_name = Host.__dict__["name"].__get__
 def host_name(host: Any) -> str:
     """``host.name``, fast for Nornir hosts (and any object with a ``name`` attribute)."""
     if isinstance(host, Host):
-        return _slot_name(host)  # type: ignore[no-any-return]
-    return host.name  # type: ignore[no-any-return]
+        return _slot_name(host)
+    return host.name
 
 
 def _host_inherited_names() -> tuple[str, ...] | None:
@@ -382,7 +382,8 @@ def expression_value(
     attrs = ctx.__dict__
     attrs.update(proto["attributes"])
     attrs["parent"] = parent
-    attrs["vars"] = variables = {}
+    variables: dict[str, Any] = {}
+    attrs["vars"] = variables
     attrs["exported_vars"] = set()
     if type(parent) is HostVars:  # one lookup per name, without Context.resolve_or_missing's two
         attrs["resolve_or_missing"] = parent.resolve_or_missing

@@ -723,10 +723,10 @@ def cidr_merge(value: Any, action: str = "merge") -> Any:
             raise _fail("cidr_merge", f"{_short(item)} is not an IP address or network")
         networks.append(parsed[0].network)
     if action == "merge":
-        out = []
+        out: list[str] = []
         for version in (4, 6):
             nets = [n for n in networks if n.version == version]
-            out.extend(str(n) for n in ipaddress.collapse_addresses(nets))  # type: ignore[arg-type]
+            out.extend(str(n) for n in ipaddress.collapse_addresses(nets))  # type: ignore[type-var]  # one version
         return out
     if not networks:
         return None
@@ -1139,7 +1139,7 @@ def _module_filters(path: Path) -> dict[str, Callable[..., Any]]:
         ) from exc
     except SystemExit as exc:
         raise FilterImportError(f"Jinja2 filter module called exit({exc.code})", file=str(path)) from None
-    found = {
+    found: dict[str, Callable[..., Any]] = {
         name: obj
         for name, obj in vars(module).items()
         if not name.startswith("_")

@@ -302,8 +302,8 @@ class SecretRegistry:
                             found.append(value)
                     else:
                         stack.append((value, under))
-            elif isinstance(obj, tuple) and isinstance(getattr(obj, "_fields", None), tuple):
-                stack.extend((v, secret or is_secret_key(k)) for k, v in zip(obj._fields, obj, strict=False))
+            elif isinstance(obj, tuple) and isinstance(fields := getattr(obj, "_fields", None), tuple):
+                stack.extend((v, secret or is_secret_key(k)) for k, v in zip(fields, obj, strict=False))
             elif isinstance(obj, list | tuple | set | frozenset):
                 stack.extend((value, secret) for value in obj)
         return self._add_all(found)

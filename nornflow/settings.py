@@ -410,7 +410,9 @@ def _line(data: Any, key: str | None) -> int | None:
         return None
     section, _, sub = key.partition(".")
     inner = data.get(section) if sub and section in OTHER_SECTIONS else None
-    pos = inner.key_position(sub.partition(".")[0]) if hasattr(inner, "key_position") else None
+    pos = None
+    if inner is not None and hasattr(inner, "key_position"):
+        pos = inner.key_position(sub.partition(".")[0])
     pos = pos or data.key_position(key) or data.key_position(section)
     return pos[0] if pos else None
 
@@ -546,7 +548,7 @@ def runner_plugins() -> dict[str, Any]:
 def runner_class(name: str) -> type:
     """The runner plugin class registered as ``name`` (see :func:`runner_plugins`)."""
     plugin = runner_plugins()[name]
-    return plugin if isinstance(plugin, type) else plugin.load()  # type: ignore[no-any-return]
+    return plugin if isinstance(plugin, type) else plugin.load()
 
 
 def find_settings(start: str | Path | None = None) -> Path | None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from yaml.events import (
@@ -259,7 +259,7 @@ def _compose(loader: Any, source: str, max_nodes: int, max_depth: int) -> Node |
             tag = event.tag
             if tag is None or tag == "!":
                 tag = resolve(ScalarNode, event.value, event.implicit)
-            node = ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
+            node: Node = ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
             total += 1
             if total > max_nodes:
                 raise _too_big(source, event.start_mark, max_nodes)
@@ -339,7 +339,7 @@ def _compose(loader: Any, source: str, max_nodes: int, max_depth: int) -> Node |
     return root
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
+class _Loader(_BaseLoader):  # type: ignore[misc]
     """Safe loader whose collections are located, whose keys are checked and whose tags are limited."""
 
     def __init__(self, stream: str, source: str) -> None:
@@ -367,19 +367,19 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
     def construct_mapping(self, node: Node, deep: bool = False) -> LocatedDict:
         """Build a located mapping at once (used by ``!!set``); ``!!map`` goes through the generator below."""
         data = self._new_dict(node)
-        self._fill_mapping(data, node)
+        self._fill_mapping(data, cast(MappingNode, node))  # _new_dict checked the kind
         return data
 
     def _construct_map(self, node: Node) -> Any:
         """Constructor for ``!!map``: yield the empty dict first so aliases to it can be shared."""
         data = self._new_dict(node)
         yield data
-        self._fill_mapping(data, node)
+        self._fill_mapping(data, cast(MappingNode, node))  # _new_dict checked the kind
 
     def _construct_seq(self, node: Node) -> Any:
         """Constructor for ``!!seq``: a located list with the position of each item."""
         if not isinstance(node, SequenceNode):
-            raise _error(self._source, node.start_mark, f"expected a sequence, but found {node.id}")
+            raise _error(self._source, node.start_mark, f"expected a sequence, but found {_kind(node)}")
         data = self._locate(LocatedList(), node)
         yield data
         data.extend([self.construct_object(child) for child in node.value])
@@ -388,7 +388,7 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
     def _new_dict(self, node: Node) -> LocatedDict:
         """An empty located dict for ``node`` (which must be a mapping node)."""
         if not isinstance(node, MappingNode):
-            raise _error(self._source, node.start_mark, f"expected a mapping, but found {node.id}")
+            raise _error(self._source, node.start_mark, f"expected a mapping, but found {_kind(node)}")
         return self._locate(LocatedDict(), node)
 
     def _locate(self, data: Any, node: Node) -> Any:
@@ -471,7 +471,7 @@ class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
         try:
             hash(key)
         except TypeError:
-            kind = "mapping" if isinstance(key, dict) else key_node.id
+            kind = "mapping" if isinstance(key, dict) else _kind(key_node)
             raise _error(
                 self._source, key_node.start_mark, f"a mapping key must be a scalar, found a {kind}"
             ) from None
@@ -492,6 +492,11 @@ for _representer in (yaml.representer.SafeRepresenter, yaml.representer.Represen
 
 
 # ---------------------------------------------------------------------------------------------- errors
+
+
+def _kind(node: Node) -> str:
+    """A node's YAML kind as PyYAML names it (``scalar``, ``sequence``, ``mapping``)."""
+    return str(getattr(node, "id", "node"))
 
 
 def _pair_position(key_node: Node, value_node: Node) -> tuple[int, int, int, int]:

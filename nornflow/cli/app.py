@@ -206,8 +206,8 @@ def _settings(project: Path | None, settings_file: Path | None) -> Settings:
         if not found:
             raise SettingsError("project directory not found", file=str(project))
         return Settings(base_dir=project.resolve())
-    found = find_settings()
-    return Settings.load(found) if found else Settings(base_dir=Path.cwd())
+    nearest = find_settings()
+    return Settings.load(nearest) if nearest else Settings(base_dir=Path.cwd())
 
 
 def _warn_if_also_a_task(engine: NornFlow, target: str) -> None:

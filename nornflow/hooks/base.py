@@ -173,7 +173,7 @@ class PreRunHook(Hook):
 
     def run(self, task_model: TaskModelLike, host: Host, vars_mgr: VarsManager) -> bool | Skip:
         """Run for ``host`` before the task; False or a Skip means this host does not run this task."""
-        return self._execute_hook(task_model, True, host, vars_mgr)  # type: ignore[no-any-return]
+        return self._execute_hook(task_model, True, host, vars_mgr)
 
     def _run_hook(self, task_model: TaskModelLike, host: Host, vars_mgr: VarsManager) -> bool | Skip:
         """The hook's behaviour before the task on ``host``. Return False or a Skip to skip the host."""

@@ -7,7 +7,8 @@ expressions see them over the host's variables (``host``, runtime variables, ``-
 from __future__ import annotations
 
 from collections import ChainMap
-from typing import TYPE_CHECKING, Any
+from collections.abc import MutableMapping
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from nornflow._hotpath import Outcome
@@ -37,4 +38,5 @@ def outcome_view(outcome: Outcome) -> dict[str, Any]:
 
 def outcome_context(outcome: Outcome, vars_mgr: VarsManager) -> ChainMap[str, Any]:
     """The variables of an expression over ``outcome``: its view over the host's variables."""
-    return ChainMap(outcome_view(outcome), vars_mgr.context(outcome.host))
+    # ChainMap writes only to its first map; the host's view is read-only and never written through
+    return ChainMap(outcome_view(outcome), cast("MutableMapping[str, Any]", vars_mgr.context(outcome.host)))

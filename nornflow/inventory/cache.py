@@ -198,6 +198,7 @@ def _trusted_directory(directory: pathlib.Path, *, create: bool) -> bool:
         status = os.lstat(directory)
     except OSError:  # not there yet (a miss), or a file in the way (logged by the store that failed)
         return False
+    reason: str | None
     if stat.S_ISLNK(status.st_mode):
         reason = "a symbolic link (set NORNFLOW_CACHE_DIR to the real directory)"
     elif not stat.S_ISDIR(status.st_mode):

@@ -96,11 +96,12 @@ class InventoryFilter:
 
 def _values(value: Any) -> list[Any] | None:
     """A filter's value as the list of alternatives; None for "no filter"."""
-    if value is None:
-        return None
-    if isinstance(value, _LISTS):
-        return list(value)
-    return [value]
+    return None if value is None else _alternatives(value)
+
+
+def _alternatives(value: Any) -> list[Any]:
+    """A filter's (non-null) value as the list of alternatives."""
+    return list(value) if isinstance(value, _LISTS) else [value]
 
 
 # -- value comparison --------------------------------------------------------------------------------
@@ -227,7 +228,7 @@ def _compile_data(values: list[Any]) -> Predicate:
         for key, wanted in value.items():
             if not isinstance(key, str):
                 raise FilterError(f"filter 'data': keys are data key names, got {key!r}", key="data")
-            conditions.append((key, _values(wanted) if wanted is not None else [None]))
+            conditions.append((key, _alternatives(wanted) if wanted is not None else [None]))
         alternatives.append(conditions)
 
     def match(host: Host) -> bool:
@@ -298,7 +299,7 @@ def _compile(filters: Mapping[str, Any]) -> list[Predicate]:
         named = FILTERS.get(key)
         if value is None and not (named is not None and named.flag):
             continue
-        values = _values(value) if value is not None else [True]  # null applies a flag filter
+        values = _alternatives(value) if value is not None else [True]  # null applies a flag filter
         predicates.append(named.compile(values) if named is not None else _compile_attribute(key, values))
     return predicates
 

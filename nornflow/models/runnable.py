@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, cast
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from nornflow import _hotpath
 from nornflow.exceptions import HookValidationError, NornFlowError, WorkflowError
 from nornflow.freeze import freeze
-from nornflow.hooks.base import Hook, PostRunHook, PreRunHook, TaskSetup
+from nornflow.hooks.base import Hook, PostRunHook, PreRunHook, TaskModelLike, TaskSetup
 from nornflow.hooks.plan import build_dispatcher, build_setup
 from nornflow.hooks.registry import HOOK_REGISTRY
 
@@ -141,9 +141,7 @@ class RunnableModel(BaseModel):
 
     # -- hooks -------------------------------------------------------------------------------------
 
-    def _get_or_create_hook_instance(
-        self, hook_class: type[PreRunHook] | type[PostRunHook], hook_value: Any
-    ) -> PreRunHook | PostRunHook:
+    def _get_or_create_hook_instance(self, hook_class: type[Hook], hook_value: Any) -> Hook:
         """The shared instance for ``(hook_class, hook_value)`` from the flyweight cache."""
         try:
             return _hotpath.HOOK_CACHE.get_or_create(hook_class, hook_value)
@@ -231,7 +229,8 @@ class RunnableModel(BaseModel):
         """What this model's hooks configured once (task options, execution wrappers), after validation."""
         if self._setup is None:
             self._validate_all_hooks()
-            self._setup = build_setup(self, [*self.get_pre_hooks(), *self.get_post_hooks()])
+            hooks = [*self.get_pre_hooks(), *self.get_post_hooks()]
+            self._setup = build_setup(cast("TaskModelLike", self), hooks)  # task models have name, args
         return self._setup
 
     @property

@@ -118,7 +118,9 @@ class NornFlow:
             try:
                 # Nornir's own file log (nornir.log, mode 0644, raw passwords in tracebacks) only when
                 # the user's config asks for it: its default is on
-                logging = {} if _asks_for_nornir_logging(path) else {"logging": {"enabled": False}}
+                logging: dict[str, Any] = {"logging": {"enabled": False}}
+                if _asks_for_nornir_logging(path):
+                    logging = {}
                 with warnings.catch_warnings():
                     # with a config that enables it, Nornir warns that "native Python logging" is set
                     # up (the CLI's own handler that masks secrets) on every run: expected, and noise

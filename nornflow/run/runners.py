@@ -297,9 +297,10 @@ class WorkQueueRunner:
                     return
                 left = remaining
 
-        watchdog = threading.Thread(target=watch, name="nornflow-watchdog", daemon=True)
+        thread = threading.Thread(target=watch, name="nornflow-watchdog", daemon=True)
+        watchdog: threading.Thread | None = thread
         try:
-            watchdog.start()
+            thread.start()
         except RuntimeError:
             watchdog = None  # no thread to be had: the calling thread still does the work
         try:

@@ -222,19 +222,19 @@ def _read(source: str, *, expression: bool) -> _Template | None:
     guarded: set[str] = set()
     guarded_keys: set[str] = set()
     guards: Iterator[nodes.Node] = ast.find_all((nodes.Test, nodes.Filter))
-    for node in guards:
+    for guard in guards:
         if not (
-            (isinstance(node, nodes.Test) and node.name in _GUARD_TESTS)
-            or (isinstance(node, nodes.Filter) and node.name in _GUARD_FILTERS)
+            (isinstance(guard, nodes.Test) and guard.name in _GUARD_TESTS)
+            or (isinstance(guard, nodes.Filter) and guard.name in _GUARD_FILTERS)
         ):
             continue
-        target = node.node
-        if target is None:
+        subject = guard.node
+        if subject is None:
             continue
-        root = _root(target)
+        root = _root(subject)
         if isinstance(root, nodes.Name):
             if root.name == "host":
-                found = _host_key(target)
+                found = _host_key(subject)
                 if found is not None:
                     guarded_keys.add(found[0])
             else:

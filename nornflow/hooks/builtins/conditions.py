@@ -162,7 +162,7 @@ class IfHook(PreRunHook):
             if host_matches(host, self._filter):
                 return True
             return self._skip
-        if truth(self._expression.evaluate(vars_mgr.context(host))):  # type: ignore[union-attr]
+        if truth(self._expression.evaluate(vars_mgr.context(host))):
             return True
         return self._skip
 

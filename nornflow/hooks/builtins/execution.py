@@ -124,7 +124,7 @@ class RetriesHook(WrapperHook):
         super().__init__(value)
         self.count = 0
         self.delay = 0.0
-        self._until = None
+        self._until: Expression | None = None
         self._error: str | None = None
         try:
             self._parse(value)
@@ -181,9 +181,10 @@ class RetriesHook(WrapperHook):
             if self.delay:
                 time.sleep(self.delay)
         if not done and not r.failed:
+            assert self._until is not None  # without `until`, a result that did not fail is done
             r.failed = True
             r.exception = RuntimeError(
-                f"'until' condition still false after {attempts} attempt(s): {self._until.source}"  # type: ignore[union-attr]
+                f"'until' condition still false after {attempts} attempt(s): {self._until.source}"
             )
             r.hook = self.hook_name
         r.attempts = attempts

@@ -8,7 +8,7 @@ from typing import Any
 from nornflow.hooks.base import PostRunHook
 from nornflow.hooks.outcome import outcome_context
 from nornflow.hooks.registry import register_hook
-from nornflow.templating import TemplateError, compile_expression
+from nornflow.templating import Expression, TemplateError, compile_expression
 
 __all__ = ["ChangedWhenHook", "FailedWhenHook", "IgnoreErrorsHook"]
 
@@ -41,7 +41,7 @@ class _ResultExpressionHook(PostRunHook):
 
     def __init__(self, value: Any = None) -> None:
         super().__init__(value)
-        self._expression = None
+        self._expression: Expression | None = None
         self._error: str | None = None
         if isinstance(value, bool):
             value = "true" if value else "false"
@@ -62,11 +62,11 @@ class _ResultExpressionHook(PostRunHook):
         assert self._expression is not None
         return bool(self._expression.evaluate(outcome_context(result, vars_mgr)))
 
-    def _evaluate_items(self, host: Any, items: list[dict[str, Any]], vars_mgr: Any) -> list[bool]:
+    def _evaluate_items(self, host: Any, items: list[dict[str, Any]], vars_mgr: Any) -> list[bool | None]:
         """With ``loop``, the expression is evaluated per item (``result``/``item`` of that item)."""
         assert self._expression is not None
         base = vars_mgr.context(host)
-        outcomes = []
+        outcomes: list[bool | None] = []
         for entry in items:
             if entry.get("status") == "failed" and entry.get("error"):
                 outcomes.append(None)  # the item raised: nothing to judge, it stays as it is
@@ -103,6 +103,7 @@ class FailedWhenHook(_ResultExpressionHook):
         else:
             failed = self._evaluate(result, vars_mgr)
         if failed and not result.failed:
+            assert self._expression is not None  # validate_value refused the task otherwise
             result.exception = ConditionFailed(f"failed_when condition is true: {self._expression.source}")
             result.hook = self.hook_name
         result.failed = failed

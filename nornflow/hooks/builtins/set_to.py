@@ -41,7 +41,7 @@ class SetToHook(PostRunHook):
         if isinstance(value, str) and self._error is None:
             self._var = value
             # the common case is the hot path's own store (no frame of this class per host)
-            self._run_hook = _hotpath.StoreResult(value)  # type: ignore[method-assign]
+            self._run_hook = _hotpath.StoreResult(value)  # type: ignore[method-assign,assignment]
 
     @classmethod
     def _parse(cls, value: Any) -> tuple[tuple[str, str, str, tuple], ...]:
