@@ -56,8 +56,10 @@ def dispatch_plan(
 
 
 def build_dispatcher(
-    pre_hooks: Sequence[PreRunHook], post_hooks: Sequence[PostRunHook], tracker: Any = None
-) -> Any:
+    pre_hooks: Sequence[PreRunHook],
+    post_hooks: Sequence[PostRunHook],
+    tracker: _hotpath.ExecutionTracker | None = None,
+) -> _hotpath.HookDispatcher:
     """The hot-path dispatcher of one task model's per-host hooks (:func:`dispatch_plan`)."""
     pre, post, post_once = dispatch_plan(pre_hooks, post_hooks)
     return _hotpath.HookDispatcher(pre, post, post_once, tracker if tracker is not None else _hotpath.TRACKER)

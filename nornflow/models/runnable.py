@@ -44,7 +44,7 @@ class RunnableModel(BaseModel):
     _pre_hooks: list[PreRunHook] | None = PrivateAttr(default=None)
     _post_hooks: list[PostRunHook] | None = PrivateAttr(default=None)
     _hooks_validated: bool = PrivateAttr(default=False)
-    _dispatcher: Any = PrivateAttr(default=None)
+    _dispatcher: _hotpath.HookDispatcher | None = PrivateAttr(default=None)
     _setup: TaskSetup | None = PrivateAttr(default=None)
     #: True while a run uses this model (its task runs are keyed on it: one run at a time)
     _in_run: bool = PrivateAttr(default=False)
@@ -217,7 +217,7 @@ class RunnableModel(BaseModel):
         )
 
     @property
-    def dispatcher(self) -> Any:
+    def dispatcher(self) -> _hotpath.HookDispatcher:
         """The hot-path dispatcher for this model's per-host hooks (built once, after validation)."""
         if self._dispatcher is None:
             self._validate_all_hooks()
