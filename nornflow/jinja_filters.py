@@ -40,6 +40,7 @@ import yaml
 from jinja2.exceptions import FilterArgumentError
 
 from nornflow.exceptions import FilterImportError
+from nornflow.imports import filter_functions
 
 __all__ = [
     "BUILTIN_FILTERS",
@@ -1121,33 +1122,10 @@ def _describe(func: Callable[..., Any]) -> str:
 
 #: The project filters registered so far in this process: name -> info (the last load wins).
 _PROJECT: dict[str, FilterInfo] = {}
-#: Imported filter modules: resolved path -> {name: function} (each file is imported once).
-_MODULES: dict[str, dict[str, Callable[..., Any]]] = {}
 
 
 def _module_filters(path: Path) -> dict[str, Callable[..., Any]]:
-    key = str(path.resolve())
-    if key in _MODULES:
-        return _MODULES[key]
-    from nornflow.imports import import_file
-
-    try:
-        module = import_file(path, "nornflow_project_j2_filters")
-    except Exception as exc:
-        raise FilterImportError(
-            f"cannot import Jinja2 filter module: {type(exc).__name__}: {exc}", file=str(path)
-        ) from exc
-    except SystemExit as exc:
-        raise FilterImportError(f"Jinja2 filter module called exit({exc.code})", file=str(path)) from None
-    found: dict[str, Callable[..., Any]] = {
-        name: obj
-        for name, obj in vars(module).items()
-        if not name.startswith("_")
-        and inspect.isfunction(obj)
-        and getattr(obj, "__module__", None) == module.__name__
-    }
-    _MODULES[key] = found
-    return found
+    return filter_functions(path, "nornflow_project_j2_filters", "Jinja2 filter module")
 
 
 def _python_files(directory: Path) -> list[Path]:

@@ -34,6 +34,7 @@ from typing import Any
 from nornir.core.inventory import Host, Inventory
 
 from nornflow.exceptions import FilterError, FilterImportError, NoHostsMatchedError, UsageError
+from nornflow.imports import filter_functions, first_parameter
 
 __all__ = [
     "FILTERS",
@@ -617,46 +618,17 @@ def _project_filter(name: str, func: Callable[..., Any], source: str) -> Invento
 
 def _is_filter_function(obj: Any) -> bool:
     """A function whose first parameter is ``host`` (by name, or annotated as a Nornir ``Host``)."""
-    if not inspect.isfunction(obj):
+    first = first_parameter(obj)
+    if first is None:
         return False
-    try:
-        params = list(inspect.signature(obj).parameters.values())
-    except (TypeError, ValueError):
-        return False
-    if not params or params[0].kind not in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):
-        return False
-    first = params[0]
     annotation = first.annotation
     annotated = annotation is Host or (isinstance(annotation, str) and annotation.split(".")[-1] == "Host")
     return first.name == "host" or annotated
 
 
-_MODULES: dict[str, dict[str, Callable[..., Any]]] = {}
-
-
 def _module_filters(path: Path) -> dict[str, Callable[..., Any]]:
-    key = str(path.resolve())
-    if key in _MODULES:
-        return _MODULES[key]
-    from nornflow.imports import import_file
-
-    try:
-        module = import_file(path, "nornflow_project_filters")
-    except Exception as exc:
-        raise FilterImportError(
-            f"cannot import inventory filter module: {type(exc).__name__}: {exc}", file=str(path)
-        ) from exc
-    except SystemExit as exc:
-        raise FilterImportError(f"inventory filter module called exit({exc.code})", file=str(path)) from None
-    found = {
-        name: obj
-        for name, obj in vars(module).items()
-        if not name.startswith("_")
-        and getattr(obj, "__module__", None) == module.__name__
-        and _is_filter_function(obj)
-    }
-    _MODULES[key] = found
-    return found
+    functions = filter_functions(path, "nornflow_project_filters", "inventory filter module")
+    return {name: func for name, func in functions.items() if _is_filter_function(func)}
 
 
 def load_filter_dirs(directories: Iterable[str | Path]) -> list[InventoryFilter]:

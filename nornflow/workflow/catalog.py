@@ -23,7 +23,7 @@ from typing import Any
 from nornir.core.task import Result, Task
 
 from nornflow.exceptions import TaskImportError, TaskNotFoundError
-from nornflow.imports import import_file, package_of
+from nornflow.imports import first_parameter, import_file, package_of
 
 __all__ = ["TaskCatalog", "TaskInfo", "is_task_function"]
 
@@ -67,13 +67,8 @@ def _is_annotation(annotation: Any, target: type) -> bool:
 
 def is_task_function(obj: Any) -> bool:
     """Whether ``obj`` is a function taking a Nornir ``Task`` first and returning a ``Result``."""
-    if not inspect.isfunction(obj):
-        return False
-    try:
-        params = list(inspect.signature(obj).parameters.values())
-    except (TypeError, ValueError):
-        return False
-    if not params or not _is_annotation(params[0].annotation, Task):
+    first = first_parameter(obj)
+    if first is None or not _is_annotation(first.annotation, Task):
         return False
     ret = inspect.signature(obj).return_annotation
     return ret is inspect.Signature.empty or _is_annotation(ret, Result)
