@@ -294,19 +294,27 @@ class SecretRegistry:
                 continue
             seen.add(id(obj))
             keep.append(obj)
-            if isinstance(obj, Mapping):
-                for key, value in obj.items():
-                    under = secret or is_secret_key(key)
-                    if isinstance(value, _SCALARS):  # most values: no round trip through the stack
-                        if under:
-                            found.append(value)
-                    else:
-                        stack.append((value, under))
-            elif isinstance(obj, tuple) and isinstance(fields := getattr(obj, "_fields", None), tuple):
-                stack.extend((v, secret or is_secret_key(k)) for k, v in zip(fields, obj, strict=False))
-            elif isinstance(obj, list | tuple | set | frozenset):
-                stack.extend((value, secret) for value in obj)
+            try:
+                self._visit(obj, secret, found, stack)
+            except Exception:  # a task's own container that cannot be read: it prints as a marker
+                continue
         return self._add_all(found)
+
+    @staticmethod
+    def _visit(obj: Any, secret: bool, found: list[Any], stack: list[tuple[Any, bool]]) -> None:
+        """One container of :meth:`collect`: its secret scalars to ``found``, its containers to ``stack``."""
+        if isinstance(obj, Mapping):
+            for key, value in obj.items():
+                under = secret or is_secret_key(key)
+                if isinstance(value, _SCALARS):  # most values: no round trip through the stack
+                    if under:
+                        found.append(value)
+                else:
+                    stack.append((value, under))
+        elif isinstance(obj, tuple) and isinstance(fields := getattr(obj, "_fields", None), tuple):
+            stack.extend((v, secret or is_secret_key(k)) for k, v in zip(fields, obj, strict=False))
+        elif isinstance(obj, list | tuple | set | frozenset):
+            stack.extend((value, secret) for value in obj)
 
     def _add_all(self, values: Iterable[object]) -> int:
         """Add the maskable values under one lock; invalidate the compiled pattern if any was new."""

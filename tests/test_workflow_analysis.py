@@ -414,3 +414,61 @@ def test_host_keys_are_checked_quickly_on_a_100k_host_run():
         "host.rare: only 50000 of 100000 hosts have 'rare'; the others will fail this task"
     ]
     assert elapsed < 3.0, f"{elapsed:.2f}s for 100,000 hosts"
+
+
+@pytest.mark.parametrize(
+    ("task", "named"),
+    [
+        ("{name: echo, args: {msg: x}, set_to: host}", "hook 'set_to': variable name 'host' is reserved"),
+        ("{name: echo, args: {msg: x}, set_to: {item: result}}", "variable name 'item' is reserved"),
+        ("{name: echo, args: {msg: x}, store_as: item}", "hook 'store_as': variable name 'item' is reserved"),
+        ("{name: set, args: {host: r9}}", "key 'args.host': variable name 'host' is reserved (host, item)"),
+        ("{name: set, args: {item: 1, ok: 2}}", "key 'args.item': variable name 'item' is reserved"),
+        (
+            "{name: echo, args: {msg: x}, when: {nosuch: 1}}",
+            "key 'when.nosuch': when condition: unknown filter",
+        ),
+        ("{name: echo, args: {msg: x}, if: {rol: core}}", "unknown filter 'rol'"),
+        ("{name: echo, args: {msg: x}, if: [{groups: [ios]}, {rol: 1}]}", "key 'if[1].rol'"),
+        ("{name: echo, args: {msg: x}, when: {data: {nokey: 1}}}", "unknown filter 'nokey'"),
+    ],
+)
+def test_reserved_names_and_unknown_condition_keys_stop_the_run_naming_task_and_key(
+    project: Path, task: str, named: str
+):
+    """Issue 13, item 20: errors before the run (exit 3), naming the file, the task and the key."""
+    flow(
+        project,
+        "bad",
+        f"""\
+        workflow:
+          name: bad
+          tasks:
+            - name: write_file
+              args: {{filename: "marker-{{{{ host.name }}}}", content: x}}
+            - {task}
+        """,
+    )
+    for command in ("validate", "run"):
+        result = cli(project, command, "bad")
+        assert result.exit_code == 3, result.output
+        assert named in result.output and "bad.yaml:6, task '" in result.output, result.output
+        assert "Traceback" not in result.output
+    assert not list(project.glob("marker-*")), "a task ran before the error was found"
+
+
+def test_condition_keys_some_host_has_are_fine(project: Path):
+    flow(
+        project,
+        "fine",
+        """\
+        workflow:
+          name: fine
+          tasks:
+            - {name: echo, args: {msg: x}, when: {loopback: 10.0.0.2}}
+            - {name: echo, args: {msg: x}, if: [{role: edge}, {data: {role: core}}, {vendor: cisco}]}
+            - {name: set, args: {hosts: 1, items: 2}}
+        """,
+    )
+    result = cli(project, "run", "fine")
+    assert result.exit_code == 0, result.output

@@ -390,7 +390,7 @@ def run(
         # a value reaches another task's results only through a variable: knowing the secrets among
         # the variables is enough to mask them everywhere in the document
         masker.learn(result.variables)
-        document = json.dumps(masker.mask_value(result.to_dict()), indent=2, default=str) + "\n"
+        document = json.dumps(masker.mask_value(result.to_dict()), indent=2, allow_nan=False) + "\n"
         if json_file is not None:
             _write_output_file(json_file, document, "--json-file", debug)
         if json_out:

@@ -27,6 +27,7 @@ from nornflow._hotpath import CHANGED, FAILED, NOT_RUN, OK, SKIPPED
 from nornflow.cli.text import markup, printable
 from nornflow.models.task import TaskModel
 from nornflow.models.workflow import WorkflowModel
+from nornflow.plain import plain, safe_text
 from nornflow.run.reporter import Reporter
 from nornflow.run.results import TaskResult, WorkflowResult
 
@@ -79,8 +80,8 @@ class Recap(StrEnum):
 
 
 def _text_of(value: Any) -> str:
-    """A result as text: strings as they are, anything else as one line of JSON."""
-    return value if isinstance(value, str) else json.dumps(value, default=str)
+    """A result (plain data) as text: strings as they are, anything else as one line of JSON."""
+    return value if isinstance(value, str) else json.dumps(value, allow_nan=False)
 
 
 def _short(text: str, limit: int = 300) -> str:
@@ -360,10 +361,10 @@ class ConsoleReporter(Reporter):
         if r.status in ("skipped", "not_run") and r.skip_reason:
             line += f" [dim]({markup(r.skip_reason)})[/]"
         elif r.error is not None:
-            first, block = _first_and_rest(str(self.mask(r.error.message)))
+            first, block = _first_and_rest(safe_text(self.mask(r.error.message)))
             line += f"{_hook_label(r.error.hook)}: {markup(r.error.type)}: {markup(first)}"
         elif print_output and r.result is not None:
-            text = _text_of(self.mask(r.result))
+            text = _text_of(self.mask(plain(r.result)))
             if isinstance(r.result, str):
                 first, block = _first_and_rest(text)
                 line += f": {markup(_short(first))}" if first else ""

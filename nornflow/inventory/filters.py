@@ -47,6 +47,7 @@ __all__ = [
     "parse_limit",
     "read_values_file",
     "select_hosts",
+    "unknown_filter",
     "validate_filters",
 ]
 
@@ -315,8 +316,8 @@ def host_matches(host: Host, filters: Mapping[str, Any]) -> bool:
     return all(predicate(host) for predicate in _compile(filters))
 
 
-def _unknown_keys(inventory: Inventory, filters: Mapping[str, Any]) -> list[str]:
-    """Attribute and ``data`` keys that no host of the inventory has (each looked up until found)."""
+def _unknown_keys(hosts: Sequence[Host], filters: Mapping[str, Any]) -> list[str]:
+    """Attribute and ``data`` keys that none of ``hosts`` has (each looked up until found)."""
     keys: list[str] = []
     builtin_data = FILTERS.get("data") is _BUILTIN_BY_NAME["data"]
     for key, value in filters.items():
@@ -328,20 +329,18 @@ def _unknown_keys(inventory: Inventory, filters: Mapping[str, Any]) -> list[str]
         elif key not in keys:
             keys.append(key)
     missing = [k for k in keys if k not in _ATTRS]
-    if not inventory.hosts:
+    if not hosts:
         return []  # nothing to learn the keys from: the empty selection says it all
-    for host in inventory.hosts.values():
+    for host in hosts:
         if not missing:
             break
         missing = [k for k in missing if not _lookup(host, k)[0]]
     return missing
 
 
-def _known_names(inventory: Inventory, limit: int = 500) -> list[str]:
+def _known_names(hosts: Sequence[Host], limit: int = 500) -> list[str]:
     names: set[str] = set(FILTERS) | set(_ATTRS)
-    for n, host in enumerate(inventory.hosts.values()):
-        if n == limit:
-            break
+    for host in hosts[:limit]:
         names.update(host.keys())
     return sorted(names)
 
@@ -365,19 +364,27 @@ def describe_filters(filters: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def unknown_filter(hosts: Sequence[Host], filters: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(key, message)`` for the first key of ``filters`` that is no filter and no attribute or data
+    key of any of ``hosts`` (with the closest known name), or None: such a filter would silently
+    match no host."""
+    missing = _unknown_keys(hosts, filters)
+    if not missing:
+        return None
+    key = missing[0]
+    close = difflib.get_close_matches(key, _known_names(hosts), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return key, (
+        f"unknown filter {key!r}: not a filter ({', '.join(FILTERS)}) and no host has an attribute "
+        f"or data key of that name{hint}"
+    )
+
+
 def _check_known(inventory: Inventory, filters: Mapping[str, Any]) -> None:
     """Raise a :class:`FilterError` for the first filter key that is no filter and no host's key."""
-    missing = _unknown_keys(inventory, filters)
-    if missing:
-        key = missing[0]
-        known = _known_names(inventory)
-        close = difflib.get_close_matches(key, known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise FilterError(
-            f"unknown filter {key!r}: not a filter ({', '.join(FILTERS)}) and no host has an attribute "
-            f"or data key of that name{hint}",
-            key=key,
-        )
+    found = unknown_filter(list(inventory.hosts.values()), filters)
+    if found:
+        raise FilterError(found[1], key=found[0])
 
 
 def select_hosts(

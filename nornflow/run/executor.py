@@ -31,6 +31,7 @@ from nornflow import _hotpath
 from nornflow._hotpath import CHANGED, FAILED, NOT_RUN, OK, Outcome
 from nornflow.exceptions import NornFlowError, VariableError, hook_failure
 from nornflow.hooks.base import WrapperHook
+from nornflow.plain import safe_repr, safe_text
 from nornflow.run.prepare import PreparedTask, PreparedWorkflow
 from nornflow.run.processors import GuardedProcessors
 from nornflow.run.results import ErrorInfo, TaskResult
@@ -108,7 +109,7 @@ def _traceback(exc: BaseException) -> str:
 
 
 def _failure_text(result: Any) -> str:
-    text = result if isinstance(result, str) else repr(result)
+    text = result if isinstance(result, str) else safe_repr(result)
     return (text or "task reported failure")[:2000]
 
 
@@ -127,7 +128,7 @@ def error_info(outcome: Outcome) -> ErrorInfo:
         else:
             tb = None
         info = ErrorInfo(
-            type(exc).__name__, str(exc) or type(exc).__name__, getattr(exc, "hook", None) or hook, tb
+            type(exc).__name__, safe_text(exc) or type(exc).__name__, getattr(exc, "hook", None) or hook, tb
         )
     else:
         info = ErrorInfo("TaskFailed", _failure_text(outcome.result), hook)

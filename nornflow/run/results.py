@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nornflow._hotpath import CHANGED, FAILED, NOT_RUN, OK, SKIPPED
+from nornflow.plain import plain
 
 __all__ = [
     "CHANGED",
@@ -79,12 +80,12 @@ class HostTaskResult:
         return None if self.error is None else f"{self.error.type}: {self.error.message}"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly form."""
+        """JSON-friendly form: plain data whatever the task returned (:func:`nornflow.plain.plain`)."""
         data: dict[str, Any] = {
             "status": self.status,
             "changed": self.changed,
             "failed": self.failed,
-            "result": self.result,
+            "result": plain(self.result),
             "duration": round(self.duration, 6),
         }
         if self.ignored:
@@ -97,7 +98,7 @@ class HostTaskResult:
         if self.skip_reason:
             data["skip_reason"] = self.skip_reason
         if self.extra:
-            data.update(self.extra)
+            data.update(plain(self.extra))
         return data
 
 
@@ -312,24 +313,14 @@ class WorkflowResult:
             "not_run_hosts": self.not_run_hosts,
             "host_counts": self.host_counts(),
             "tasks": [t.to_dict() for t in self.tasks],
-            "variables": self.variables,
+            "variables": plain(self.variables),
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
-        """The JSON document of :meth:`to_dict` (objects that JSON cannot hold become strings)."""
-        return json.dumps(self.to_dict(), indent=indent, default=_json_default)
+        """The JSON document of :meth:`to_dict`: valid JSON whatever the results hold (what JSON
+        cannot hold became marked strings)."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
 
 _IS_FAILED = bytes(1 if code == FAILED else 0 for code in range(256))
 _IS_NOT_RUN = bytes(1 if code == NOT_RUN else 0 for code in range(256))
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, (set, frozenset, tuple)):
-        return list(obj)
-    if hasattr(obj, "items"):
-        try:
-            return dict(obj.items())
-        except Exception:
-            pass
-    return str(obj)

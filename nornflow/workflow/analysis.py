@@ -46,7 +46,9 @@ from nornflow.hooks.builtins.run_once import RunOnceHook
 from nornflow.hooks.builtins.set_to import SetToHook
 from nornflow.hooks.outcome import VIEW_NAMES
 from nornflow.hooks.registry import HOOK_REGISTRY
+from nornflow.inventory.filters import unknown_filter
 from nornflow.templating import environment, has_template
+from nornflow.vars import RESERVED_VARS
 from nornflow.workflow import tasks as builtin_tasks
 
 __all__ = ["Analysis", "Problem", "analyze"]
@@ -375,6 +377,35 @@ def _check_signature(task: Any, info: Any, problem: Any) -> None:
             )
 
 
+def _check_conditions(task: Any, hosts: Sequence[Host], problem: Any) -> None:
+    """Filter conditions (``when: {role: core}``) naming no filter and no key of any host of the run:
+    they would skip every host without a word."""
+    for name, value in task.hooks.items():
+        cls = HOOK_REGISTRY.get(name)
+        if cls is None or not issubclass(cls, IfHook):
+            continue
+        if isinstance(value, Mapping):
+            entries = [(name, value)]
+        elif isinstance(value, (list, tuple)):
+            entries = [(f"{name}[{i}]", v) for i, v in enumerate(value) if isinstance(v, Mapping)]
+        else:
+            continue
+        for key, filters in entries:
+            found = unknown_filter(hosts, filters)
+            if found:
+                problem("error", f"{name} condition: {found[1]}", f"{key}.{found[0]}", name)
+
+
+def _check_set_names(task: Any, info: Any, problem: Any) -> None:
+    """``set`` cannot set a reserved name (``host``, ``item``): templates would never see it."""
+    if info is None or info.func is not builtin_tasks.set:
+        return
+    for arg in task.args:
+        if arg in RESERVED_VARS:
+            reserved = ", ".join(sorted(RESERVED_VARS))
+            problem("error", f"variable name {arg!r} is reserved ({reserved})", f"args.{arg}")
+
+
 def analyze(
     prepared: Any,
     *,
@@ -430,6 +461,8 @@ def analyze(
                     continue
                 _host_key_problem(key, own, source, keys, conditional, problem)
         _check_signature(task, info, problem)
+        _check_conditions(task, keys.hosts, problem)
+        _check_set_names(task, info, problem)
         for name in _defines(task, info):
             runtime.setdefault(name, index)
         uncertain = uncertain or hook_reason or _takes_vars(task, info)
