@@ -87,6 +87,14 @@ def _prepare_task(task: TaskModel, catalog: TaskCatalog) -> PreparedTask:
             key="args",
             origin=origin,
         ) from None
+    check_args = getattr(info.func, "nornflow_validate_args", None)  # e.g. assert's expressions
+    if check_args is not None:
+        try:
+            check_args(task.args)
+        except (ValueError, TypeError) as exc:
+            raise WorkflowError(
+                str(exc), file=tfile, line=tline, task=task.name, key="args", origin=origin
+            ) from None
     dispatcher = task.dispatcher  # validates every hook first
     setup = task.setup
     return PreparedTask(
