@@ -37,7 +37,7 @@ def test_assert_fails_only_the_hosts_whose_expression_is_false(tmp_path: Path, i
 
 def test_assert_names_the_expression_when_no_fail_msg(tmp_path: Path):
     root = make_project(tmp_path, hosts=1)
-    workflow(root, "c", "workflow:\n  name: c\n  tasks:\n    - {name: assert, args: {that: [\"1 == 2\"]}}\n")
+    workflow(root, "c", 'workflow:\n  name: c\n  tasks:\n    - {name: assert, args: {that: ["1 == 2"]}}\n')
     res, data = run(root, "c")
     assert res.exit_code == 1
     assert data["tasks"][0]["hosts"]["h00"]["error"]["message"] == "assertion failed: 1 == 2"
@@ -45,7 +45,8 @@ def test_assert_names_the_expression_when_no_fail_msg(tmp_path: Path):
 
 def test_assert_bad_expression_or_missing_that_is_exit_3_before_the_run(tmp_path: Path):
     root = make_project(tmp_path, hosts=1)
-    workflow(root, "bad", "workflow:\n  name: bad\n  tasks:\n    - {name: assert, args: {that: [\"1 ==\"]}}\n")
+    bad = 'workflow:\n  name: bad\n  tasks:\n    - {name: assert, args: {that: ["1 =="]}}\n'
+    workflow(root, "bad", bad)
     res, data = run(root, "bad")
     assert res.exit_code == 3 and data is None
     assert "bad.yaml" in res.output and "assert" in res.output and "args" in res.output
