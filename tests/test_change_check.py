@@ -94,10 +94,10 @@ def test_bad_check_mode_value_is_exit_3(tmp_path: Path):
 
 
 def test_declaring_check_mode():
-    def plain(task):  # noqa: ANN001
+    def plain(task):
         return None
 
-    def honours(task, dry_run=None):  # noqa: ANN001
+    def honours(task, dry_run=None):
         return None
 
     assert not declares_check_mode(plain)

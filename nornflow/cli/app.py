@@ -270,6 +270,34 @@ def init(
 
 
 @app.command()
+def schema(
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write it to this file (default: stdout)."
+    ),
+    settings_schema: bool = typer.Option(
+        False, "--settings-schema", help="The schema of nornflow.yaml instead of a workflow file's."
+    ),
+    project: Path | None = _PROJECT,
+    settings_file: Path | None = _SETTINGS,
+) -> None:
+    """Write the JSON Schema of this project's workflow files (every hook, its own too) or nornflow.yaml."""
+    from nornflow.workflow.schema import settings_schema as settings_doc
+    from nornflow.workflow.schema import workflow_schema
+
+    try:
+        if not _outside_project(project, settings_file):
+            _engine(project, settings_file)  # loads the project's hook dirs: their hooks are in the schema
+        document = json.dumps(settings_doc() if settings_schema else workflow_schema(), indent=2) + "\n"
+    except NornFlowError as exc:
+        raise _fail(exc, False) from None
+    if output is None:
+        sys.stdout.write(document)
+        return
+    _write_output_file(output, document, "--output", False)
+    Console(stderr=True, highlight=False).print(f"wrote {markup(str(output))}")
+
+
+@app.command()
 def run(
     target: str = typer.Argument(..., help="A workflow (name or file) or a task name."),
     vars_: list[str] = typer.Option([], "--vars", "-e", help="Variable key=value (repeatable)."),
