@@ -49,6 +49,7 @@ def test_canary_failure_stops_the_waves(tmp_path: Path, impl):
     assert "max_fail_percentage 0% exceeded" in data["stopped"]
     assert data["tasks"][0]["hosts"]["h03"]["skip_reason"].startswith("max_fail_percentage")
     assert "max_fail_percentage 0% exceeded" in res.output
+    assert "run stopped before this host" not in res.output  # later batches are not "stopped" hosts
 
 
 def test_healthy_canary_runs_every_wave_task_by_task(tmp_path: Path):

@@ -261,6 +261,8 @@ class ConsoleReporter(Reporter):
         self.recap = Recap(recap)
         self.progress_interval = progress_interval
         self.show_diff = show_diff
+        #: per task index, the hosts already printed (a task runs once per batch with serial)
+        self._shown: dict[int, set[int]] = {}
         self._detail = True
         self._n_tasks = 0
         self._progress: _PolledProgress | None = None
@@ -272,6 +274,7 @@ class ConsoleReporter(Reporter):
     def workflow_started(self, workflow: WorkflowModel, hosts: Sequence[str]) -> None:
         """Print the header; choose per-host lines or progress by run size."""
         self._n_tasks = len(workflow.tasks)
+        self._shown = {}
         self._detail = self.verbose or len(hosts) * self._n_tasks <= PER_HOST_LINES_LIMIT
         title = f"[bold]workflow[/] {markup(workflow.name)}: {self._n_tasks} task(s) on {len(hosts)} host(s)"
         self.console.print(title)
@@ -318,8 +321,12 @@ class ConsoleReporter(Reporter):
         self._stop_progress()
         self.learn(task, result, self._detail)
         if self._detail:
-            for r in result:
-                self._print_host(r, result.print_output)
+            shown = self._shown.setdefault(result.task_index, set())
+            for i in range(len(result.hosts)):
+                if i in shown or (result.codes[i] == NOT_RUN and i not in result.skip_reasons):
+                    continue  # printed with an earlier batch, or in a batch still to come
+                shown.add(i)
+                self._print_host(result.host_result(i), result.print_output)
             self._print_diffs(result)
             return
         counts = result.counts()
@@ -373,6 +380,8 @@ class ConsoleReporter(Reporter):
         block (not lines starting at the left margin, where they read as other hosts' lines)."""
         style = _STATUS_STYLE.get(r.status, "")
         label = "failed (ignored)" if r.ignored else r.status.replace("_", " ")
+        if r.error is not None and r.error.rescued:
+            label = "failed (rescued)"
         line = f"  [{style}]{label:8}[/] {markup(r.host)}"
         block: str | None = None
         if r.status in ("skipped", "not_run") and r.skip_reason:

@@ -157,7 +157,9 @@ def _run_flow(
 
     def run_on(task_index: int, positions: list[int] | None) -> None:
         task, tr = prepared.tasks[task_index], result.tasks[task_index]
+        before = tr.duration  # a task runs once per batch: its duration is the sum
         _run_task(task_index, task, tr, executor, state, strategy, reporter, set(), dry_run, positions)
+        tr.duration += before
 
     run_flow(
         prepared.tree,
@@ -202,8 +204,9 @@ def _run_task(
     executor.run_task(task_index, tr, positions)
     if NOT_RUN in tr.codes:
         reason = "run interrupted" if state.interrupted else "run stopped before this host"
-        for i, code in enumerate(tr.codes):
-            if code == NOT_RUN:
+        codes = tr.codes
+        for i in range(len(codes)) if positions is None else positions:
+            if codes[i] == NOT_RUN:
                 tr.skip_reasons.setdefault(i, reason)
     if FAILED in tr.codes:
         failed_before.update(names[i] for i, code in enumerate(tr.codes) if code == FAILED)
