@@ -79,3 +79,32 @@ def test_list_tasks_shows_tags_after_blocks_and_selection(root: Path):
     assert "push  tags: config, push" in lines
     res, _ = run(root, "tagged", "--list-tasks", "--tags", "push")
     assert "push  tags: config, push" in res.output and "verify" not in res.output
+
+
+def test_list_tasks_expands_blueprints_inside_blocks(tmp_path: Path):
+    root = make_project(tmp_path, hosts=1)
+    (root / "blueprints").mkdir(exist_ok=True)
+    (root / "blueprints" / "checks.yaml").write_text(
+        "tasks:\n  - {name: echo, description: check one, tags: [check]}\n  - {name: echo, description: check two}\n"
+    )
+    workflow(
+        root,
+        "bp",
+        """\
+        workflow:
+          name: bp
+          tasks:
+            - name: guarded
+              block:
+                - blueprint: checks
+              rescue:
+                - {name: echo, description: fix}
+              tags: [guard]
+        """,
+    )
+    res, _ = run(root, "bp", "--list-tasks", "--tags", "check")
+    assert res.exit_code == 0, res.output
+    assert "check one  tags: check, guard" in res.output and "check two" not in res.output
+    res, data = run(root, "bp")
+    assert res.exit_code == 0
+    assert [t["hosts"]["h00"]["status"] for t in data["tasks"]] == ["ok", "ok", "skipped"]
