@@ -95,14 +95,14 @@ def test_create_moves_hook_keys_into_hooks_and_freezes_nested_values(impl):
 
 def test_create_accepts_an_explicit_hooks_mapping_and_freezes_lists(impl):
     @register_hook
-    class Tags(PreRunHook):
-        hook_name = "tags"
+    class Labels(PreRunHook):  # "tags" is a built-in hook (change control)
+        hook_name = "labels"
 
         def _run_hook(self, task_model, host, vars_mgr):
             return True
 
-    task = TaskModel.create({"name": "t", "hooks": {"tags": ["a", {"b": [1, 2]}]}})
-    value = task.hooks["tags"]
+    task = TaskModel.create({"name": "t", "hooks": {"labels": ["a", {"b": [1, 2]}]}})
+    value = task.hooks["labels"]
     assert isinstance(value, FrozenList) and isinstance(value[1], FrozenDict)
     assert isinstance(value[1]["b"], FrozenList)
     hook = task.get_pre_hooks()[0]

@@ -270,6 +270,34 @@ def init(
 
 
 @app.command()
+def schema(
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write it to this file (default: stdout)."
+    ),
+    settings_schema: bool = typer.Option(
+        False, "--settings-schema", help="The schema of nornflow.yaml instead of a workflow file's."
+    ),
+    project: Path | None = _PROJECT,
+    settings_file: Path | None = _SETTINGS,
+) -> None:
+    """Write the JSON Schema of this project's workflow files (every hook, its own too) or nornflow.yaml."""
+    from nornflow.workflow.schema import settings_schema as settings_doc
+    from nornflow.workflow.schema import workflow_schema
+
+    try:
+        if not _outside_project(project, settings_file):
+            _engine(project, settings_file)  # loads the project's hook dirs: their hooks are in the schema
+        document = json.dumps(settings_doc() if settings_schema else workflow_schema(), indent=2) + "\n"
+    except NornFlowError as exc:
+        raise _fail(exc, False) from None
+    if output is None:
+        sys.stdout.write(document)
+        return
+    _write_output_file(output, document, "--output", False)
+    Console(stderr=True, highlight=False).print(f"wrote {markup(str(output))}")
+
+
+@app.command()
 def run(
     target: str = typer.Argument(..., help="A workflow (name or file) or a task name."),
     vars_: list[str] = typer.Option([], "--vars", "-e", help="Variable key=value (repeatable)."),
@@ -286,7 +314,28 @@ def run(
         False, "--allow-empty", help="Run (on no host) when the filters select none, instead of exit 2."
     ),
     failure_strategy: FailureStrategy | None = typer.Option(None, "--failure-strategy", help="Override."),
-    dry_run: bool | None = typer.Option(None, "--dry-run/--no-dry-run", help="Tasks report, not change."),
+    dry_run: bool | None = typer.Option(
+        None,
+        "--dry-run/--no-dry-run",
+        "--check/--no-check",
+        help="Check mode: tasks report, not change; tasks not check-mode safe are skipped.",
+    ),
+    diff: bool = typer.Option(
+        False, "--diff", help="Show each host's diff (write_file, ...) on the console."
+    ),
+    tags: list[str] = typer.Option(
+        [], "--tags", "-t", help="Only tasks with one of these tags (a,b; repeatable)."
+    ),
+    skip_tags: list[str] = typer.Option([], "--skip-tags", help="Leave out tasks with one of these tags."),
+    start_at_task: str | None = typer.Option(
+        None, "--start-at-task", help="Start at the first task with this description or name."
+    ),
+    list_tasks: bool = typer.Option(
+        False, "--list-tasks", help="List the tasks that would run, with tags; run none."
+    ),
+    serial: str | None = typer.Option(
+        None, "--serial", help="Rolling batches: hosts per batch, a percentage, or a list (1,10%,100%)."
+    ),
     workers: int | None = typer.Option(None, "--workers", "-w", min=1, help="Worker threads."),
     json_out: bool = typer.Option(
         False, "--json", help="Write the structured result to stdout (and the console to stderr)."
@@ -341,6 +390,10 @@ def run(
                 _warn_if_also_a_task(engine, target)
                 prepared = engine.load_workflow(target, vars=cli_vars)
             masker.learn_vars(engine, prepared.model.vars, cli_vars, prepared.file)
+            only, skip = _tag_list(tags), _tag_list(skip_tags)
+            if list_tasks:
+                _print_task_list(console, prepared, only, skip, start_at_task)
+                raise typer.Exit(EXIT_OK)
             reporter = ConsoleReporter(
                 console,
                 verbose=verbose,
@@ -348,6 +401,7 @@ def run(
                 learn=masker.learn_task,
                 recap=recap,
                 progress_interval=interval,
+                show_diff=diff,
             )
             run_log.started(target, len(engine.inventory.hosts))
             result = engine.run(
@@ -358,6 +412,10 @@ def run(
                 dry_run=dry_run,
                 reporter=reporter,
                 allow_empty=allow_empty,
+                serial=serial,
+                tags=only,
+                skip_tags=skip,
+                start_at_task=start_at_task,
             )
             run_log.finished(result)
         except NornFlowError as exc:
@@ -397,6 +455,25 @@ def run(
             stdout.write(document)
             stdout.flush()
     raise typer.Exit(result.exit_code)
+
+
+def _tag_list(values: Sequence[str]) -> list[str]:
+    """``--tags a,b --tags c``: every tag, once, in order."""
+    return list(dict.fromkeys(t.strip() for v in values for t in v.split(",") if t.strip()))
+
+
+def _print_task_list(
+    console: Console, prepared: Any, only: list[str], skip: list[str], start_at_task: str | None
+) -> None:
+    """``--list-tasks``: the tasks that would run (after includes, blocks and the selection)."""
+    from nornflow.run.selection import list_tasks, select_tasks
+
+    selected, _ = select_tasks(prepared, only, skip, start_at_task)
+    console.print(f"workflow {markup(prepared.model.name)}: {len(selected.tasks)} task(s)")
+    for depth, section, label, task_tags in list_tasks(selected):
+        where = f"{section}: " if section and section != "block" else ""
+        shown = f"  [dim]tags: {', '.join(task_tags)}[/]" if task_tags else ""
+        console.print(f"{'  ' * (depth + 1)}{markup(where + label)}{shown}")
 
 
 def _progress_interval() -> float:

@@ -250,6 +250,7 @@ class ConsoleReporter(Reporter):
         learn: Any = None,
         recap: Recap | str = Recap.TASKS,
         progress_interval: float = PROGRESS_INTERVAL,
+        show_diff: bool = False,
     ) -> None:
         """``mask`` masks secrets in a value before it is printed; ``learn`` is called with (task,
         result, payloads_shown) before a task's results are printed, to learn the secrets they hold;
@@ -260,6 +261,9 @@ class ConsoleReporter(Reporter):
         self.learn = learn or (lambda task, result, shown: None)
         self.recap = Recap(recap)
         self.progress_interval = progress_interval
+        self.show_diff = show_diff
+        #: per task index, the hosts already printed (a task runs once per batch with serial)
+        self._shown: dict[int, set[int]] = {}
         self._detail = True
         self._n_tasks = 0
         self._progress: _PolledProgress | None = None
@@ -271,6 +275,7 @@ class ConsoleReporter(Reporter):
     def workflow_started(self, workflow: WorkflowModel, hosts: Sequence[str]) -> None:
         """Print the header; choose per-host lines or progress by run size."""
         self._n_tasks = len(workflow.tasks)
+        self._shown = {}
         self._detail = self.verbose or len(hosts) * self._n_tasks <= PER_HOST_LINES_LIMIT
         title = f"[bold]workflow[/] {markup(workflow.name)}: {self._n_tasks} task(s) on {len(hosts)} host(s)"
         self.console.print(title)
@@ -317,8 +322,13 @@ class ConsoleReporter(Reporter):
         self._stop_progress()
         self.learn(task, result, self._detail)
         if self._detail:
-            for r in result:
-                self._print_host(r, result.print_output)
+            shown = self._shown.setdefault(result.task_index, set())
+            for i in range(len(result.hosts)):
+                if i in shown or (result.codes[i] == NOT_RUN and i not in result.skip_reasons):
+                    continue  # printed with an earlier batch, or in a batch still to come
+                shown.add(i)
+                self._print_host(result.host_result(i), result.print_output)
+            self._print_diffs(result)
             return
         counts = result.counts()
         self.console.print(
@@ -326,6 +336,21 @@ class ConsoleReporter(Reporter):
             f"[dim]({result.duration:.2f}s)[/]"
         )
         self._print_failure_groups(result)
+        self._print_diffs(result)
+
+    def _print_diffs(self, result: TaskResult) -> None:
+        """``--diff``: each host's unified diff, coloured on a terminal (plain text otherwise)."""
+        if not self.show_diff:
+            return
+        for i in sorted(result.diffs):
+            text = str(self.mask(result.diffs[i]))
+            if not text:
+                continue
+            self.console.print(f"  [bold]diff[/] {markup(result.hosts[i])}")
+            for line in text.splitlines():
+                style = _DIFF_STYLE.get(line[:3]) or _DIFF_STYLE.get(line[:1], "")
+                shown = markup(printable(line))
+                self.console.print(f"    [{style}]{shown}[/]" if style else f"    {shown}")
 
     def notice(self, message: str) -> None:
         """Print an operator notice."""
@@ -356,6 +381,8 @@ class ConsoleReporter(Reporter):
         block (not lines starting at the left margin, where they read as other hosts' lines)."""
         style = _STATUS_STYLE.get(r.status, "")
         label = "failed (ignored)" if r.ignored else r.status.replace("_", " ")
+        if r.error is not None and r.error.rescued:
+            label = "failed (rescued)"
         line = f"  [{style}]{label:8}[/] {markup(r.host)}"
         block: str | None = None
         if r.status in ("skipped", "not_run") and r.skip_reason:
@@ -571,6 +598,10 @@ def _print_host_recap(console: Console, result: WorkflowResult) -> None:
         console.out("\n".join(chunk), highlight=False)
 
 
+#: Styles of unified-diff lines, by their first characters.
+_DIFF_STYLE = {"+++": "bold", "---": "bold", "@@ ": "cyan", "+": "green", "-": "red"}
+
+
 def _final_line(result: WorkflowResult) -> str:
     """``OK 4 host(s): 4 ok, 0 failed in 0.12s``; when some hosts never started, how many ran and
     how many did not (``958 ran (0 ok, 3 failed, 955 unfinished), 4042 not run``)."""
@@ -586,6 +617,8 @@ def _final_line(result: WorkflowResult) -> str:
     else:
         hosts = ", ".join(done)
     extra = f"; {markup(result.stopped)}" if result.stopped else ""
+    if result.rescued_hosts:
+        extra += f"; {len(result.rescued_hosts)} rescued"
     dry = " [dim](dry run)[/]" if result.dry_run else ""
     return f"{status} {c['total']} host(s): {hosts} in {result.duration:.2f}s{dry}{extra}"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["TEMPLATE", "create_project"]
+__all__ = ["SCHEMA_FILES", "TEMPLATE", "create_project", "write_schemas"]
 
 TEMPLATE: dict[str, str] = {
     "nornflow.yaml": """\
@@ -91,7 +91,10 @@ banner: Managed by nornflow
 
 from nornir.core.task import Result, Task
 
+from nornflow.workflow.checks import check_mode_safe
 
+
+@check_mode_safe  # changes nothing: it runs in check mode (--check) too
 def describe_host(task: Task, greeting: str = "hello") -> Result:
     """Collect facts about the host from the inventory (no device contact)."""
     host = task.host
@@ -106,6 +109,7 @@ def describe_host(task: Task, greeting: str = "hello") -> Result:
     return Result(host=host, result=facts)
 
 
+@check_mode_safe
 def build_config(task: Task, ntp_servers: list, banner: str, vlan: int) -> Result:
     """Render a small configuration for the host from variables."""
     lines = [f"hostname {task.host.name}", f"banner motd ^{banner}^"]
@@ -142,6 +146,14 @@ workflow:
       args:
         msg: "{{ facts.role }} at {{ facts.site }}: {{ config.splitlines() | length }} config lines"
 """,
+    ".vscode/settings.json": """\
+{
+  "yaml.schemas": {
+    "./.nornflow/workflow.schema.json": ["workflows/**/*.yaml", "workflows/**/*.yml"],
+    "./.nornflow/settings.schema.json": ["nornflow.yaml"]
+  }
+}
+""",
     "hooks/README.md": """\
 Put Python modules here that define hooks with `@register_hook`; nornflow imports them at start.
 See docs/hooks.md in the nornflow repository for the hook API.
@@ -166,4 +178,25 @@ def create_project(directory: str | Path, *, force: bool = False) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content, encoding="utf-8")
         written.append(path)
+    written += write_schemas(root)
     return written
+
+
+#: Where ``nornflow init`` puts the JSON Schemas that .vscode/settings.json points yaml-language-server at.
+SCHEMA_FILES = {"workflow": ".nornflow/workflow.schema.json", "settings": ".nornflow/settings.schema.json"}
+
+
+def write_schemas(root: Path) -> list[Path]:
+    """Write the workflow and settings JSON Schemas into ``root/.nornflow/`` (``nornflow schema
+    --output`` rewrites them once the project has hooks of its own)."""
+    import json
+
+    from nornflow.workflow.schema import settings_schema, workflow_schema
+
+    out = []
+    for kind, make in (("workflow", workflow_schema), ("settings", settings_schema)):
+        path = root / SCHEMA_FILES[kind]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(make(), indent=2) + "\n", encoding="utf-8")
+        out.append(path)
+    return out

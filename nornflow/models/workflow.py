@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from nornflow.exceptions import WorkflowError
+from nornflow.models.blocks import Node, flatten
 from nornflow.models.runnable import _validation_error
+from nornflow.models.serial import parse_serial
 from nornflow.models.task import TaskModel
 from nornflow.settings import FailureStrategy, ProcessorSpec, without_other_nornflow_processors
 
@@ -29,6 +31,25 @@ class WorkflowModel(BaseModel):
     #: Nornir processors of this workflow's runs; ``None`` uses the project's (settings), ``[]`` none.
     processors: list[ProcessorSpec] | None = None
     tasks: list[TaskModel] = Field(min_length=1)
+    #: rolling batches: a number of hosts, a percentage ("10%") or a list of them (nornflow.models.serial)
+    serial: int | str | list[int | str] | None = None
+    #: abort the remaining batches when more than this percentage of a batch's hosts failed
+    max_fail_percentage: float | None = Field(default=None, ge=0, le=100)
+
+    #: the block tree over ``tasks`` positions (nornflow.models.blocks); None: a flat workflow
+    _tree: list[Node] | None = PrivateAttr(default=None)
+
+    @field_validator("serial")
+    @classmethod
+    def _serial(cls, value: Any) -> Any:
+        """Sizes are numbers of hosts >= 1 or percentages in (0%, 100%]."""
+        parse_serial(value)
+        return value
+
+    @property
+    def tree(self) -> list[Node] | None:
+        """The blocks of the workflow over task positions, or None when it has none."""
+        return self._tree
 
     @field_validator("processors")
     @classmethod
@@ -47,6 +68,7 @@ class WorkflowModel(BaseModel):
         line: int | None = None,
         task_files: list[str | None] | None = None,
         task_origins: list[str | None] | None = None,
+        tree: list[Node] | None = None,
     ) -> Self:
         """Build a workflow from the mapping under ``workflow:``, creating each task with its hooks.
 
@@ -73,6 +95,25 @@ class WorkflowModel(BaseModel):
             raise WorkflowError(
                 "'tasks' must be a non-empty list of tasks", file=file, line=line, key="tasks"
             )
+        if tree is None and any(isinstance(raw, Mapping) and "block" in raw for raw in raw_tasks):
+            n = len(raw_tasks)
+            flat, tree = flatten(
+                [
+                    (
+                        raw,
+                        task_files[i] if task_files and i < len(task_files) else file,
+                        task_lines[i] if task_lines and i < len(task_lines) else line,
+                        task_origins[i] if task_origins and i < len(task_origins) else None,
+                    )
+                    for i, raw in enumerate(raw_tasks[:n])
+                ]
+            )
+            raw_tasks = [t[0] for t in flat]
+            task_files, task_lines, task_origins = (
+                [t[1] for t in flat],
+                [t[2] for t in flat],
+                [t[3] for t in flat],
+            )
         tasks = []
         for index, raw in enumerate(raw_tasks):
             task_line = task_lines[index] if task_lines and index < len(task_lines) else line
@@ -96,9 +137,11 @@ class WorkflowModel(BaseModel):
             if payload.get(key) is None and key in payload:
                 payload[key] = {}
         try:
-            return cls(**payload, tasks=tasks)
+            model = cls(**payload, tasks=tasks)
         except ValidationError as exc:
             raise _validation_error(exc, file=file, line=line) from None
+        model._tree = tree
+        return model
 
     def validate_hooks(self) -> None:
         """Validate every hook of every task (once per task model), before anything runs."""

@@ -29,6 +29,7 @@ from nornflow.run.prepare import PreparedWorkflow, prepare
 from nornflow.run.processors import load_processor_class, make_processors
 from nornflow.run.reporter import Reporter
 from nornflow.run.results import WorkflowResult
+from nornflow.run.selection import select_tasks, serial_sizes
 from nornflow.secrets import add_secret_names
 from nornflow.settings import FailureStrategy, Settings, settings_path
 from nornflow.templating import environment
@@ -343,6 +344,10 @@ class NornFlow:
         executor: Executor | None = None,
         handle_sigint: bool = True,
         allow_empty: bool = False,
+        serial: Any = None,
+        tags: Sequence[str] | None = None,
+        skip_tags: Sequence[str] | None = None,
+        start_at_task: str | None = None,
     ) -> WorkflowResult:
         """Run ``workflow`` and return its structured result (never raises for per-host failures).
 
@@ -350,10 +355,14 @@ class NornFlow:
         anything runs, unless ``allow_empty`` (then the run does nothing and reports 0 hosts).
         ``processors`` (Nornir processor objects) replace the configured ones for this run;
         ``executor`` replaces the in-process one (it must run the hosts of the filtered inventory).
+        ``serial`` (sizes, as the workflow's ``serial:``) overrides the workflow's batches; ``tags``,
+        ``skip_tags`` and ``start_at_task`` select the tasks that run (nornflow.run.selection).
         """
         prepared = (
             workflow if isinstance(workflow, PreparedWorkflow) else self.load_workflow(workflow, vars=vars)
         )
+        prepared, selection = select_tasks(prepared, tags, skip_tags, start_at_task)
+        sizes = serial_sizes(serial if serial is not None else prepared.model.serial, prepared.file)
         wf = prepared.model
         strategy = FailureStrategy(failure_strategy or wf.failure_strategy or self.settings.failure_strategy)
         dry = (
@@ -386,7 +395,7 @@ class NornFlow:
                 config=self._config,
                 pause_gc=self.tune_gc,
             )
-        return run_workflow(
+        result = run_workflow(
             prepared,
             executor,
             hosts=list(inventory.hosts),
@@ -396,7 +405,11 @@ class NornFlow:
             workers=n_workers,
             reporter=reporter or Reporter(),
             handle_sigint=handle_sigint,
+            serial=sizes,
+            max_fail_percentage=wf.max_fail_percentage,
         )
+        result.selection = selection
+        return result
 
 
 def _asks_for_nornir_logging(path: Path) -> bool:

@@ -19,6 +19,7 @@ from typing import Any
 from nornflow._hotpath import FAILED, NOT_RUN, SKIPPED
 from nornflow.exceptions import RunInProgressError
 from nornflow.run.executor import Executor, RunControl, RunPlan
+from nornflow.run.flow import check_skipped, run_flow
 from nornflow.run.prepare import PreparedTask, PreparedWorkflow
 from nornflow.run.reporter import Reporter
 from nornflow.run.results import TaskResult, WorkflowResult
@@ -56,8 +57,11 @@ def run_workflow(
     workers: int,
     reporter: Reporter,
     handle_sigint: bool = True,
+    serial: Sequence[int | float] | None = None,
+    max_fail_percentage: float | None = None,
 ) -> WorkflowResult:
-    """Run ``prepared`` on ``hosts`` through ``executor`` and return its structured result."""
+    """Run ``prepared`` on ``hosts`` through ``executor`` and return its structured result; with
+    blocks or ``serial`` batches the walk is :func:`nornflow.run.flow.run_flow`'s."""
     wf = prepared.model
     names = list(hosts)
     index = {name: i for i, name in enumerate(names)}
@@ -73,14 +77,31 @@ def run_workflow(
     with _exclusive(prepared):
         executor.start(RunPlan(prepared, names, static_vars, dry_run, workers, control))
         reporter.workflow_started(wf, names)
+        if dry_run:
+            reporter.notice("DRY RUN (check mode): nothing is changed; tasks not check-mode safe are skipped")
         started = time.perf_counter()
         try:
             with _signals_stop(state, reporter, enabled=handle_sigint):
-                for task_index, task in enumerate(prepared.tasks):
-                    tr = TaskResult(task.name, task_index, names, index)
-                    tr.print_output = task.print_output
-                    result.tasks.append(tr)
-                    _run_task(task_index, task, tr, executor, state, strategy, reporter, failed_before)
+                if prepared.tree is None and not serial:
+                    for task_index, task in enumerate(prepared.tasks):
+                        tr = TaskResult(task.name, task_index, names, index)
+                        tr.print_output = task.print_output
+                        result.tasks.append(tr)
+                        _run_task(
+                            task_index, task, tr, executor, state, strategy, reporter, failed_before, dry_run
+                        )
+                else:
+                    _run_flow(
+                        prepared,
+                        result,
+                        executor,
+                        state,
+                        strategy,
+                        reporter,
+                        dry_run,
+                        serial,
+                        max_fail_percentage,
+                    )
         except KeyboardInterrupt:
             # aborted: keep what is known (hosts in flight are abandoned, as the operator asked)
             result.incomplete = True
@@ -115,6 +136,45 @@ def _settle(result: WorkflowResult, state: RunState, started: float) -> None:
                 task.skip_reasons.setdefault(i, "run aborted" if result.incomplete else "run interrupted")
 
 
+def _run_flow(
+    prepared: PreparedWorkflow,
+    result: WorkflowResult,
+    executor: Executor,
+    state: RunState,
+    strategy: FailureStrategy,
+    reporter: Reporter,
+    dry_run: bool,
+    serial: Sequence[int | float] | None,
+    max_fail_percentage: float | None,
+) -> None:
+    """Blocks and batches: every task's result up front, then the flow's walk (nornflow.run.flow)."""
+    names = result.hosts
+    index = {name: i for i, name in enumerate(names)}
+    for task_index, task in enumerate(prepared.tasks):
+        tr = TaskResult(task.name, task_index, names, index)
+        tr.print_output = task.print_output
+        result.tasks.append(tr)
+
+    def run_on(task_index: int, positions: list[int] | None) -> None:
+        task, tr = prepared.tasks[task_index], result.tasks[task_index]
+        before = tr.duration  # a task runs once per batch: its duration is the sum
+        _run_task(task_index, task, tr, executor, state, strategy, reporter, set(), dry_run, positions)
+        tr.duration += before
+
+    run_flow(
+        prepared.tree,
+        len(prepared.tasks),
+        result,
+        run_on,
+        strategy=strategy,
+        stopped=state.stop.is_set,
+        notice=reporter.notice,
+        serial=serial,
+        max_fail_percentage=max_fail_percentage,
+    )
+    state.stopped = state.stopped or result.stopped
+
+
 def _run_task(
     task_index: int,
     task: PreparedTask,
@@ -124,22 +184,29 @@ def _run_task(
     strategy: FailureStrategy,
     reporter: Reporter,
     failed_before: set[str],
+    dry_run: bool = False,
+    given: list[int] | None = None,
 ) -> None:
-    """One task: its active hosts by the strategy, the executor's fan-out, what was never started."""
+    """One task: its active hosts by the strategy (or ``given`` by the flow), the executor's fan-out,
+    what was never started."""
     names = tr.hosts
     if state.stop.is_set():
         reason = "run interrupted" if state.interrupted else "run stopped (fail-fast)"
-        for i in range(len(names)):
+        for i in range(len(names)) if given is None else given:
             tr.skip_reasons[i] = reason
         return
-    positions = _active(tr, failed_before, strategy)
+    positions = _active(tr, failed_before, strategy) if given is None else given
     reporter.task_started(task.model, task_index, len(names) if positions is None else len(positions))
+    if check_skipped(task, dry_run, tr, positions):
+        reporter.task_completed(task.model, tr)
+        return
     reporter.task_running(task.model, tr)
     executor.run_task(task_index, tr, positions)
     if NOT_RUN in tr.codes:
         reason = "run interrupted" if state.interrupted else "run stopped before this host"
-        for i, code in enumerate(tr.codes):
-            if code == NOT_RUN:
+        codes = tr.codes
+        for i in range(len(codes)) if positions is None else positions:
+            if codes[i] == NOT_RUN:
                 tr.skip_reasons.setdefault(i, reason)
     if FAILED in tr.codes:
         failed_before.update(names[i] for i, code in enumerate(tr.codes) if code == FAILED)

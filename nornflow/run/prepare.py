@@ -21,6 +21,7 @@ from nornflow.models.workflow import WorkflowModel
 from nornflow.run.processors import load_processor_class
 from nornflow.templating import CompiledArgs, TemplateError
 from nornflow.workflow.catalog import TaskCatalog, TaskInfo
+from nornflow.workflow.checks import declares_check_mode
 
 __all__ = ["PreparedTask", "PreparedWorkflow", "prepare"]
 
@@ -44,6 +45,13 @@ class PreparedTask:
         return self.model.name
 
     @property
+    def check_safe(self) -> bool:
+        """Whether the task runs in check mode: its ``check_mode`` hook, else what its function
+        declares (a ``dry_run`` argument or ``nornflow_check_mode``; nornflow.workflow.checks)."""
+        forced = self.options.get("check_mode")
+        return bool(forced) if forced is not None else declares_check_mode(self.info.func)
+
+    @property
     def print_output(self) -> bool:
         """Whether the task's output is shown (the ``output`` hook's option; default true)."""
         return bool(self.options.get("print_output", True))
@@ -59,6 +67,8 @@ class PreparedWorkflow:
     file: str | None = None
     #: the workflow's own processors: ``(class, args, label)``; None uses the project's
     processors: list[tuple[type, dict[str, Any], str]] | None = None
+    #: the block tree over ``tasks`` positions (nornflow.models.blocks); None: flat
+    tree: list[Any] | None = None
 
 
 def _prepare_task(task: TaskModel, catalog: TaskCatalog) -> PreparedTask:
@@ -87,6 +97,14 @@ def _prepare_task(task: TaskModel, catalog: TaskCatalog) -> PreparedTask:
             key="args",
             origin=origin,
         ) from None
+    check_args = getattr(info.func, "nornflow_validate_args", None)  # e.g. assert's expressions
+    if check_args is not None:
+        try:
+            check_args(task.args)
+        except (ValueError, TypeError) as exc:
+            raise WorkflowError(
+                str(exc), file=tfile, line=tline, task=task.name, key="args", origin=origin
+            ) from None
     dispatcher = task.dispatcher  # validates every hook first
     setup = task.setup
     return PreparedTask(
@@ -132,4 +150,4 @@ def prepare(model: WorkflowModel, catalog: TaskCatalog, file: str | None = None)
         error = type(first)("\n  ".join(["found several problems:"] + [str(p) for p in problems]))
         error.problems = problems  # type: ignore[attr-defined]
         raise error
-    return PreparedWorkflow(model, prepared, file, processors)
+    return PreparedWorkflow(model, prepared, file, processors, model.tree)

@@ -46,6 +46,8 @@ class ErrorInfo:
     hook: str | None = None
     traceback: str | None = None
     ignored: bool = False
+    #: the host's block failed here and its rescue succeeded: the failure does not count
+    rescued: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
@@ -54,6 +56,8 @@ class ErrorInfo:
             data["hook"] = self.hook
         if self.ignored:
             data["ignored"] = True
+        if self.rescued:
+            data["rescued"] = True
         return data
 
 
@@ -226,6 +230,12 @@ class WorkflowResult:
     dry_run: bool = False
     failure_strategy: str = "skip-failed"
     variables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: with ``serial``: the hosts of each batch, in the order they ran
+    batches: list[list[str]] | None = None
+    #: hosts whose block failed and whose rescue succeeded (not failed for the workflow)
+    rescued_hosts: list[str] = field(default_factory=list)
+    #: with --tags/--skip-tags/--start-at-task: what selected the tasks
+    selection: dict[str, Any] | None = None
 
     @property
     def failed(self) -> bool:
@@ -314,7 +324,19 @@ class WorkflowResult:
             "host_counts": self.host_counts(),
             "tasks": [t.to_dict() for t in self.tasks],
             "variables": plain(self.variables),
+            **plain(self._control_dict()),
         }
+
+    def _control_dict(self) -> dict[str, Any]:
+        """The keys of the change controls, present only when a control was used."""
+        data: dict[str, Any] = {}
+        if self.batches is not None:
+            data["batches"] = self.batches
+        if self.rescued_hosts:
+            data["rescued_hosts"] = self.rescued_hosts
+        if self.selection is not None:
+            data["selection"] = self.selection
+        return data
 
     def to_json(self, *, indent: int | None = 2) -> str:
         """The JSON document of :meth:`to_dict`: valid JSON whatever the results hold (what JSON

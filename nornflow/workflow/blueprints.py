@@ -235,6 +235,15 @@ def _expand(
         if isinstance(item, Mapping) and "blueprint" in item:
             _include(item, file, line, chain, conditions, context, static, out)
             continue
+        if isinstance(item, Mapping) and "block" in item:  # nornflow.models.blocks flattens it later
+            block = dict(item)
+            for section in ("block", "rescue", "always"):
+                if isinstance(item.get(section), list):
+                    inner: list[PlacedTask] = []
+                    _expand(item[section], file, chain, conditions, context, static, inner)
+                    block[section] = inner
+            out.append(PlacedTask(block, file, line, _origin(chain)))
+            continue
         task = _with_conditions(item, conditions) if conditions else item
         out.append(PlacedTask(task, file, line, _origin(chain)))
 

@@ -76,11 +76,14 @@ def is_task_function(obj: Any) -> bool:
 
 def _builtins() -> dict[str, TaskInfo]:
     from nornflow.workflow import tasks as builtin
+    from nornflow.workflow.checks import assert_task
 
-    return {
+    found = {
         name: TaskInfo.of(name, getattr(builtin, name), "nornflow (built-in)")
         for name in ("echo", "set", "write_file", "pause")
     }
+    found["assert"] = TaskInfo.of("assert", assert_task, "nornflow (built-in)")
+    return found
 
 
 class TaskCatalog:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from nornflow.exceptions import WorkflowError
+from nornflow.models.blocks import flatten
 from nornflow.models.workflow import WorkflowModel
 from nornflow.workflow.blueprints import LoadContext, expand_tasks, render_load_time_hooks
 from nornflow.yamlio import load_yaml_file, position_of
@@ -67,16 +68,19 @@ def workflow_from_mapping(
             line=position_of(data["workflow"], "tasks")[1] or line,
             key="tasks",
         )
+    flat, tree = flatten([(t.raw, t.file, t.line, t.origin) for t in placed])
     body["tasks"] = [
-        render_load_time_hooks(t.raw, static, file=t.file, line=t.line, origin=t.origin) for t in placed
+        render_load_time_hooks(raw, static, file=tfile, line=tline, origin=origin)
+        for raw, tfile, tline, origin in flat
     ]
     return WorkflowModel.create(
         body,
         file=file,
         line=line,
-        task_lines=[t.line for t in placed],
-        task_files=[t.file for t in placed],
-        task_origins=[t.origin for t in placed],
+        task_lines=[t[2] for t in flat],
+        task_files=[t[1] for t in flat],
+        task_origins=[t[3] for t in flat],
+        tree=tree,
     )
 
 

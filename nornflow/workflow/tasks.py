@@ -1,4 +1,5 @@
-"""Built-in tasks: ``echo``, ``set``, ``write_file`` and ``pause``, usable by name in any workflow."""
+"""Built-in tasks: ``echo``, ``set``, ``write_file`` and ``pause``, usable by name in any workflow
+(``assert`` is in :mod:`nornflow.workflow.checks`)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,18 @@ from typing import Any
 from nornir.core.task import Result, Task
 
 from nornflow.exceptions import TaskError
+from nornflow.workflow.checks import check_mode_safe
 
 __all__ = ["echo", "pause", "set", "write_file"]
 
 
+@check_mode_safe
 def echo(task: Task, msg: Any = "", print_output: bool = True) -> Result:
     """Return ``msg`` as the host's result (handy to show rendered variables)."""
     return Result(host=task.host, result=msg)
 
 
+@check_mode_safe
 def set(task: Task, nornflow_vars: Any = None, **variables: Any) -> Result:
     """Set runtime variables for the host (highest precedence); its args are the variables."""
     if nornflow_vars is not None:

@@ -2,7 +2,10 @@
 
 from nornir.core.task import Result, Task
 
+from nornflow.workflow.checks import check_mode_safe
 
+
+@check_mode_safe  # changes nothing: it runs in check mode (--check) too
 def describe_host(task: Task, greeting: str = "hello") -> Result:
     """Collect facts about the host from the inventory (no device contact)."""
     host = task.host
@@ -17,6 +20,7 @@ def describe_host(task: Task, greeting: str = "hello") -> Result:
     return Result(host=host, result=facts)
 
 
+@check_mode_safe
 def build_config(task: Task, ntp_servers: list, banner: str, vlan: int) -> Result:
     """Render a small configuration for the host from variables."""
     lines = [f"hostname {task.host.name}", f"banner motd ^{banner}^"]

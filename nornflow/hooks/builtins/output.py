@@ -5,7 +5,7 @@ The status line of every host is always shown; ``output: false`` (``shush: true`
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from nornflow.hooks.base import PreRunHook, TaskSetup
 from nornflow.hooks.builtins.flags import flag, two_spellings
@@ -22,6 +22,8 @@ class OutputHook(PreRunHook):
     run_once_per_task = True
     per_host = False  # a constant of the task: read once, when the task is prepared
     renders_at_load = True  # output: "{{ verbose }}" is decided from the static variables
+    #: the value's JSON Schema (``nornflow schema``)
+    value_schema: ClassVar[dict[str, Any]] = {"type": "boolean"}
 
     def validate_value(self) -> None:
         """``output`` takes true or false."""
@@ -43,6 +45,7 @@ class ShushHook(OutputHook):
     """NornFlow 1.0's spelling of output: false: true hides the task's output, false shows it."""
 
     hook_name = "shush"
+    value_schema: ClassVar[dict[str, Any]] = {"type": ["boolean", "string"]}
 
     def validate_value(self) -> None:
         """``shush`` takes true or false, or a true/false word (``yes``, ``off``, ...)."""
