@@ -59,6 +59,8 @@ class PreparedWorkflow:
     file: str | None = None
     #: the workflow's own processors: ``(class, args, label)``; None uses the project's
     processors: list[tuple[type, dict[str, Any], str]] | None = None
+    #: what it was loaded from (a file path or a mapping), so another process can load it again
+    source: Any = None
 
 
 def _prepare_task(task: TaskModel, catalog: TaskCatalog) -> PreparedTask:
