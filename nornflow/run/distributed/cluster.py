@@ -53,7 +53,7 @@ class Cluster:
                     dashboard_address=None,
                     worker_dashboard_address=None,
                     memory_limit=0,
-                    silence_logs=logging.ERROR,
+                    silence_logs=logging.CRITICAL,  # shutdown chatter of the run's own workers
                 )
             except Exception as exc:
                 raise SettingsError(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import pickle
 import time
 import uuid
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from typing import Any
 from nornflow._hotpath import FAILED, NOT_RUN
 from nornflow.exceptions import SettingsError
 from nornflow.run.distributed.cluster import Cluster
-from nornflow.run.distributed.wire import merge_rows
+from nornflow.run.distributed.wire import merge_batch
 from nornflow.run.executor import RunPlan
 from nornflow.run.prepare import PreparedWorkflow
 from nornflow.run.results import ErrorInfo, TaskResult
@@ -34,6 +35,10 @@ log = logging.getLogger(__name__)
 DRAIN_INTERVAL = 0.2
 #: seconds between checks that every shard's worker is still known to the scheduler
 LIVENESS_INTERVAL = 0.5
+#: hosts per call when the variables are collected at the end of the run
+VARIABLES_SLICE = 5000
+#: strings at least this long are shared between a host's results and its variables
+_SHARED_LENGTH = 64
 #: seconds a shard may take to load its project and inventory
 SETUP_TIMEOUT = 900.0
 
@@ -85,6 +90,7 @@ class DaskExecutor:
         self._cluster: Cluster | None = None
         self._plan: RunPlan | None = None
         self._aborted = False
+        self._results: list[TaskResult] = []
 
     # -- the run ----------------------------------------------------------------------------------
 
@@ -179,6 +185,7 @@ class DaskExecutor:
         assert self._plan is not None
         started = time.perf_counter()
         task = self._plan.workflow.tasks[index]
+        self._results.append(result)
         mine = {ref.number: _local(ref, positions) for ref in self.shards}
         work = [ref for ref in self.shards if mine[ref.number] is None or mine[ref.number]]
         for ref in work:
@@ -226,11 +233,12 @@ class DaskExecutor:
                 if call.done():
                     del pending[number]
                     try:
-                        out = call.result()
+                        out = pickle.loads(call.result())
                     except Exception as exc:
                         self._lose(ref, result, mine[number], exc)
                         continue
-                    merge_rows(result, ref.start, out["rows"], on_row)
+                    for batch in out["batches"]:
+                        merge_batch(result, ref.start, batch, on_row)
                     fired.append(out["fired"])
             now = time.monotonic()
             if pending and now - last_check >= LIVENESS_INTERVAL:
@@ -249,14 +257,15 @@ class DaskExecutor:
         calls = [(number, ref, ref.actor.drain()) for number, (ref, _call) in pending.items()]
         for number, ref, call in calls:
             try:
-                out = call.result(timeout=60)
+                out = pickle.loads(call.result(timeout=60))
             except TimeoutError:
                 continue  # busy (a task holding the GIL): the liveness check decides
             except Exception as exc:
                 del pending[number]
                 self._lose(ref, result, mine[number], exc)
                 continue
-            merge_rows(result, ref.start, out["rows"], on_row)
+            for batch in out["batches"]:
+                merge_batch(result, ref.start, batch, on_row)
 
     def _on_row(self, result: TaskResult) -> Any:
         """Per merged host: the reporter's per-host event and fail-fast, as a local run has them."""
@@ -308,15 +317,44 @@ class DaskExecutor:
 
     def variables(self) -> dict[str, dict[str, Any]]:
         """Every host's runtime variables, merged from the shards in inventory order (a lost shard's
-        hosts have none)."""
+        hosts have none). A long string equal to one of the host's results (``set_to`` of a rendered
+        config) shares that result's object instead of being held twice."""
         merged: dict[str, dict[str, Any]] = {}
-        calls = [(ref, ref.actor.variables()) for ref in self.shards if ref.lost is None and ref.actor]
-        for ref, call in calls:
-            try:
-                merged.update(call.result(timeout=10 if self._aborted else 300))
-            except Exception as exc:
-                log.error("%s: its variables are lost: %s", ref.label, exc)
+        timeout = 10 if self._aborted else 300
+        for ref in self.shards:
+            if ref.lost is not None or ref.actor is None:
+                continue
+            for start in range(0, ref.stop - ref.start, VARIABLES_SLICE):
+                try:
+                    part = pickle.loads(
+                        ref.actor.variables(start, start + VARIABLES_SLICE).result(timeout=timeout)
+                    )
+                except Exception as exc:
+                    log.error("%s: its variables are lost: %s", ref.label, exc)
+                    break
+                self._share(part)
+                merged.update(part)
+        self._results.clear()
         return merged
+
+    def _share(self, part: dict[str, dict[str, Any]]) -> None:
+        results = self._results
+        if not results:
+            return
+        index = results[0].index
+        for host, values in part.items():
+            j = index.get(host)
+            if j is None:
+                continue
+            same = [p for tr in results if type(p := tr.payloads[j]) is str and len(p) >= _SHARED_LENGTH]
+            if not same:
+                continue
+            for key, value in values.items():
+                if type(value) is str and len(value) >= _SHARED_LENGTH:
+                    for p in same:
+                        if p == value:
+                            values[key] = p
+                            break
 
     def close(self) -> None:
         """Close the shards' connections, release the actors and stop the cluster the run started."""

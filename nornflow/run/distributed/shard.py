@@ -10,12 +10,13 @@ worker's event loop, so they answer while the task runs). Everything returned is
 from __future__ import annotations
 
 import os
+import pickle
 import threading
 from collections import deque
 from typing import Any
 
-from nornflow._hotpath import CHANGED, FAILED, OK
-from nornflow.run.distributed.wire import Row, pack_rows, plain
+from nornflow._hotpath import CHANGED, FAILED, NOT_RUN, OK
+from nornflow.run.distributed.wire import Batch, pack_batch, plain
 from nornflow.run.executor import LocalExecutor
 
 __all__ = ["Shard", "stopping"]
@@ -41,8 +42,9 @@ class Shard:
         self._names: list[str] = []
         self._stop = threading.Event()
         self._done: deque[int] = deque()
-        self._failed: list[tuple[str, str]] = []
         self._result: Any = None
+        self._sent = bytearray()
+        self._lock = threading.Lock()
         _STOPS.append(self._stop)
 
     def setup(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -79,16 +81,18 @@ class Shard:
         self._names, self._prepared, self._executor = names, prepared, executor
         return {"hosts": len(names), "pid": os.getpid()}
 
-    def run_task(self, index: int, positions: list[int] | None, seed: list[int]) -> dict[str, Any]:
+    def run_task(self, index: int, positions: list[int] | None, seed: list[int]) -> bytes:
         """Run task ``index`` on this shard's hosts at ``positions`` (None: all); ``seed`` names the
-        task's run-once hooks (by place) that already ran on another shard. Returns the rows not
-        drained yet, the run-once hooks that fired here, and the first counted failure."""
+        task's run-once hooks (by place) that already ran on another shard. Returns (pickled: one
+        bytes object crosses faster than Dask serializing the columns) the batches not drained yet
+        and the run-once hooks that fired here."""
         from nornflow.run.results import TaskResult
 
         assert self._executor is not None
         task = self._prepared.tasks[index]
         result = TaskResult(task.name, index, self._names)
         self._done.clear()
+        self._sent = bytearray(len(self._names))
         executor = self._executor
         executor.once_hooks = _once_hooks(task)
         executor.seed = seed
@@ -96,29 +100,34 @@ class Shard:
         self._result = result
         try:
             executor.run_task(index, result, positions)
-            rows = self._take()
+            batches = [self._take(final=True)]
         finally:
             self._result = None
         if task.dispatcher.post_once:  # the once-per-task post-hooks may rewrite a drained outcome
             first = _first_ran(result, positions)
             if first is not None:
-                rows.extend(pack_rows(result, [first]))
-        return {"rows": rows, "fired": executor.fired, "failed": self._failed[:1]}
+                batches.append({**pack_batch(result, [first]), "rewrite": True})
+        out = {"batches": [b for b in batches if b is not None], "fired": executor.fired}
+        return pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
 
-    async def drain(self) -> dict[str, Any]:
-        """The rows of the hosts finished since the last call (the driver's progress), and the
-        first counted failure (fail-fast across shards)."""
-        return {"rows": self._take(), "failed": self._failed[:1]}
+    async def drain(self) -> bytes:
+        """The batch of the hosts finished since the last call (the driver's progress, fail-fast
+        across shards), pickled."""
+        batch = self._take()
+        return pickle.dumps({"batches": [] if batch is None else [batch]}, protocol=pickle.HIGHEST_PROTOCOL)
 
     async def stop(self) -> None:
         """Stop scheduling hosts: the ones running finish, the others stay not run."""
         self._stop.set()
 
-    async def variables(self) -> dict[str, dict[str, Any]]:
-        """This shard's hosts' runtime variables, in inventory order, as plain data."""
+    async def variables(self, start: int = 0, stop: int | None = None) -> bytes:
+        """The runtime variables of this shard's hosts ``start:stop``, in inventory order, as plain
+        data (pickled here: one bytes object crosses much faster than Dask serializing a dict per
+        host; asked for in slices so neither side holds a whole shard's copy at once)."""
         if self._executor is None or self._executor._vars is None:
-            return {}
-        return plain(self._executor._vars.runtime_snapshot(self._names, copy=True))
+            return pickle.dumps({})
+        snapshot = self._executor._vars.runtime_snapshot(self._names[start:stop], copy=False)
+        return pickle.dumps(plain(snapshot), protocol=pickle.HIGHEST_PROTOCOL)
 
     def close(self) -> None:
         """Close every connection this shard's hosts opened."""
@@ -128,19 +137,34 @@ class Shard:
             _STOPS.remove(self._stop)
 
     def _on_failed(self, host: str, task: str) -> None:
-        if not self._failed:
-            self._failed.append((host, task))
-        self._stop.set()
+        self._stop.set()  # fail-fast: this shard stops at once; the driver stops the others
 
-    def _take(self) -> list[Row]:
-        result = self._result
-        if result is None:
-            return []
-        done = self._done
-        indices = []
-        while done:
-            indices.append(done.popleft())
-        return pack_rows(result, indices)
+    def _take(self, final: bool = False) -> Batch | None:
+        """The batch of the hosts finished since the last take. The final take (the task is over)
+        adds any host settled without a completion callback, and sends whole columns when nothing
+        was drained during the task (the common case for short tasks)."""
+        with self._lock:
+            result = self._result
+            if result is None:
+                return None
+            done, sent = self._done, self._sent
+            if final and not sent.count(1) and NOT_RUN not in result.codes:
+                done.clear()
+                sent[:] = b"\x01" * len(sent)
+                return pack_batch(result, None)
+            indices = []
+            while done:
+                i = done.popleft()
+                if not sent[i]:
+                    sent[i] = 1
+                    indices.append(i)
+            if final:
+                codes = result.codes
+                late = [i for i in range(len(sent)) if not sent[i] and codes[i] != NOT_RUN]
+                for i in late:
+                    sent[i] = 1
+                indices.extend(late)
+            return pack_batch(result, indices) if indices else None
 
 
 class _ShardExecutor(LocalExecutor):
