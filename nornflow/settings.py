@@ -18,7 +18,7 @@ import os
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -38,11 +38,13 @@ __all__ = [
     "OTHER_SPELLINGS",
     "SETTINGS_ENV",
     "SETTINGS_FILE",
+    "ExecutorSettings",
     "FailureStrategy",
     "InventorySettings",
     "PackageSpec",
     "ProcessorSpec",
     "Settings",
+    "TLSSettings",
     "find_settings",
     "other_nornflow_processor",
     "runner_class",
@@ -189,6 +191,39 @@ class PackageSpec(BaseModel):
         return list(dict.fromkeys(value))
 
 
+class TLSSettings(BaseModel):
+    """The TLS files a ``tls://`` Dask scheduler asks for (Dask's own config is used when absent)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ca_file: str
+    cert: str
+    key: str | None = None
+
+
+class ExecutorSettings(BaseModel):
+    """Where a run's hosts run: ``local`` (this process, the default) or ``dask`` (shards of hosts in
+    Dask worker processes, see docs/scale-out.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["local", "dask"] = "local"
+    #: the number of shards (contiguous host ranges, one per Dask worker); default: one per worker
+    shards: int | None = Field(default=None, ge=1, le=1024)
+    #: an existing scheduler (``tcp://HOST:PORT`` or ``tls://...``); None starts a local cluster
+    scheduler: str | None = None
+    #: seconds to wait for the scheduler and its workers before the run gives up (exit 3)
+    connect_timeout: float = Field(default=10.0, gt=0, le=3600)
+    tls: TLSSettings | None = None
+
+    @field_validator("scheduler")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
+            raise ValueError(f"must be a scheduler address such as tcp://HOST:8786, got {value!r}")
+        return value
+
+
 class InventorySettings(BaseModel):
     """An inventory without a Nornir config file: YAML files, or hosts/groups/defaults inline."""
 
@@ -237,6 +272,8 @@ class Settings(BaseModel):
     #: Nornir processors of every run: ``{class: dotted.path.Processor, args: {...}}``.
     processors: list[ProcessorSpec] = Field(default_factory=list)
     workers: int = Field(default=20, ge=1, le=1024)
+    #: Where the hosts run: ``{kind: local}`` (default) or ``{kind: dask, shards: N, scheduler: ...}``.
+    executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     #: Mask secrets in console output, logs and JSON (``--show-secrets`` turns it off for one run).
     mask_secrets: bool = True
     #: Key names whose values are secrets too, besides nornflow's rule (``vendor_pin``).

@@ -29,7 +29,7 @@ from nornflow.inventory.filters import parse_filters, parse_limit
 from nornflow.run.api import NornFlow
 from nornflow.run.driver import RunAborted
 from nornflow.secrets import SecretRegistry
-from nornflow.settings import FailureStrategy, Settings, find_settings, settings_path
+from nornflow.settings import ExecutorSettings, FailureStrategy, Settings, find_settings, settings_path
 
 __all__ = ["ConsoleReporter", "app", "main"]
 
@@ -336,7 +336,16 @@ def run(
     serial: str | None = typer.Option(
         None, "--serial", help="Rolling batches: hosts per batch, a percentage, or a list (1,10%,100%)."
     ),
-    workers: int | None = typer.Option(None, "--workers", "-w", min=1, help="Worker threads."),
+    workers: int | None = typer.Option(None, "--workers", "-w", min=1, help="Worker threads (per shard)."),
+    executor: str | None = typer.Option(
+        None, "--executor", help="Where hosts run: local (this process) or dask (shards, docs/scale-out.md)."
+    ),
+    shards: int | None = typer.Option(
+        None, "--shards", min=1, max=1024, help="Dask shards (worker processes); implies --executor dask."
+    ),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="An existing Dask scheduler (tcp://... or tls://...); implies dask."
+    ),
     json_out: bool = typer.Option(
         False, "--json", help="Write the structured result to stdout (and the console to stderr)."
     ),
@@ -416,6 +425,7 @@ def run(
                 tags=only,
                 skip_tags=skip,
                 start_at_task=start_at_task,
+                executor=_executor_spec(engine, executor, shards, scheduler),
             )
             run_log.finished(result)
         except NornFlowError as exc:
@@ -474,6 +484,31 @@ def _print_task_list(
         where = f"{section}: " if section and section != "block" else ""
         shown = f"  [dim]tags: {', '.join(task_tags)}[/]" if task_tags else ""
         console.print(f"{'  ' * (depth + 1)}{markup(where + label)}{shown}")
+
+
+def _executor_spec(
+    engine: NornFlow, kind: str | None, shards: int | None, scheduler: str | None
+) -> ExecutorSettings | None:
+    """The settings' ``executor`` with ``--executor``/``--shards``/``--scheduler`` applied (None: as
+    configured); ``--shards`` or ``--scheduler`` alone mean ``--executor dask``."""
+    if kind is None and shards is None and scheduler is None:
+        return None
+    if kind is not None and kind not in ("local", "dask"):
+        raise UsageError(f"--executor must be local or dask, got {kind!r}", key="--executor")
+    if kind == "local" and (shards is not None or scheduler is not None):
+        raise UsageError("--shards and --scheduler need --executor dask", key="--executor")
+    current = engine.settings.executor
+    update: dict[str, Any] = {"kind": kind or "dask"}
+    if shards is not None:
+        update["shards"] = shards
+    if scheduler is not None:
+        update["scheduler"] = scheduler
+    try:
+        return ExecutorSettings.model_validate({**current.model_dump(), **update})
+    except ValueError as exc:
+        errors: list[dict[str, Any]] = getattr(exc, "errors", lambda: [])()
+        message = errors[0]["msg"] if errors else str(exc)
+        raise UsageError(f"--scheduler: {message}", key="--scheduler") from None
 
 
 def _progress_interval() -> float:

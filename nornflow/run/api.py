@@ -31,7 +31,7 @@ from nornflow.run.reporter import Reporter
 from nornflow.run.results import WorkflowResult
 from nornflow.run.selection import select_tasks, serial_sizes
 from nornflow.secrets import add_secret_names
-from nornflow.settings import FailureStrategy, Settings, settings_path
+from nornflow.settings import ExecutorSettings, FailureStrategy, Settings, settings_path
 from nornflow.templating import environment
 from nornflow.vars import domain_of, env_vars, static_layers, vars_file
 from nornflow.workflow.blueprints import BlueprintCatalog, LoadContext, find_below
@@ -77,6 +77,7 @@ class NornFlow:
         self._environ = environ
         self._config: Config | None = nornir.config if nornir is not None else None
         self._inventory = inventory if inventory is not None else (nornir.inventory if nornir else None)
+        self._inventory_in_code = self._inventory is not None
         self._processor_objects = list(processors)
         self._processor_classes = [
             (
@@ -216,24 +217,30 @@ class NornFlow:
         from nornflow.workflow.loader import load_workflow_file, workflow_from_mapping
 
         file = None
+        source: Any = None
         if isinstance(ref, WorkflowModel):
             model = ref
         elif isinstance(ref, Mapping):
             model = workflow_from_mapping(ref, context=self.load_context(None, vars))
+            source = ref
         else:
             path = self.find_workflow(str(ref))
             if path is not None:
                 file = str(path)
                 model = load_workflow_file(path, context=self.load_context(path, vars))
+                source = str(Path(path).resolve())
             elif isinstance(ref, str) and not ref.endswith((".yaml", ".yml")):
                 try:
                     self.catalog.get(ref)
                 except TaskNotFoundError:
                     raise WorkflowError(self._not_found(ref)) from None
                 model = WorkflowModel.create({"name": ref, "tasks": [{"name": ref}]})
+                source = {"workflow": {"name": ref, "tasks": [{"name": ref}]}}
             else:
                 raise WorkflowError(f"workflow file not found: {ref}", file=str(ref))
-        return self.prepare(model, file=file)
+        prepared = self.prepare(model, file=file)
+        prepared.source = source
+        return prepared
 
     def _not_found(self, ref: str) -> str:
         """Why ``ref`` names nothing, with the closest workflow or task name ("did you mean")."""
@@ -341,7 +348,7 @@ class NornFlow:
         workers: int | None = None,
         reporter: Reporter | None = None,
         processors: Sequence[Any] | None = None,
-        executor: Executor | None = None,
+        executor: Executor | ExecutorSettings | Mapping[str, Any] | None = None,
         handle_sigint: bool = True,
         allow_empty: bool = False,
         serial: Any = None,
@@ -354,7 +361,8 @@ class NornFlow:
         Filters that select no host raise :class:`~nornflow.exceptions.NoHostsMatchedError` before
         anything runs, unless ``allow_empty`` (then the run does nothing and reports 0 hosts).
         ``processors`` (Nornir processor objects) replace the configured ones for this run;
-        ``executor`` replaces the in-process one (it must run the hosts of the filtered inventory).
+        ``executor`` replaces the in-process one (it must run the hosts of the filtered inventory), or
+        says where the hosts run as the settings' ``executor`` key does (``{"kind": "dask", ...}``).
         ``serial`` (sizes, as the workflow's ``serial:``) overrides the workflow's batches; ``tags``,
         ``skip_tags`` and ``start_at_task`` select the tasks that run (nornflow.run.selection).
         """
@@ -383,6 +391,7 @@ class NornFlow:
         static = self._static_vars(prepared, vars)
         # a run does not start on what validate rejects; what only may fail is said, not blocked
         self._analyze(prepared, static, inventory, (reporter or Reporter()).notice)
+        executor = self._executor_for(executor, prepared, vars, strategy, selection)
         if executor is None:
             if processors is None:
                 classes = prepared.processors if prepared.processors is not None else self._processor_classes
@@ -410,6 +419,39 @@ class NornFlow:
         )
         result.selection = selection
         return result
+
+    def _executor_for(
+        self,
+        executor: Any,
+        prepared: PreparedWorkflow,
+        cli_vars: Mapping[str, Any] | None,
+        strategy: Any,
+        selection: dict[str, Any] | None = None,
+    ) -> Executor | None:
+        """The run's executor: the one given, a Dask one when the settings (or ``executor``) ask for
+        it, else None (the in-process one)."""
+        if executor is not None and not isinstance(executor, (Mapping, ExecutorSettings)):
+            return executor
+        if isinstance(executor, Mapping):
+            try:
+                executor = ExecutorSettings.model_validate(dict(executor))
+            except ValueError as exc:
+                raise SettingsError(f"invalid executor: {exc}", key="executor") from None
+        spec = executor if executor is not None else self.settings.executor
+        if spec.kind == "local":
+            return None
+        from nornflow.run.distributed import DaskExecutor
+
+        return DaskExecutor(
+            spec,
+            settings=self.settings,
+            workflow=prepared,
+            cli_vars=dict(cli_vars or {}),
+            fail_fast=strategy is FailureStrategy.FAIL_FAST,
+            inventory_in_code=self._inventory_in_code,
+            tune_gc=self.tune_gc,
+            selection=selection,
+        )
 
 
 def _asks_for_nornir_logging(path: Path) -> bool:

@@ -228,7 +228,7 @@ class LocalExecutor:
         assert self._plan is not None and self._nornir is not None
         task = self._plan.workflow.tasks[index]
         dispatcher = task.dispatcher
-        run = None if dispatcher.empty else _hotpath.TRACKER.begin_run(task.model)
+        run = None if dispatcher.empty else self._begin_run(task)
         count = len(positions) if positions is not None else len(self._hosts)
         step = self._bind(task, result, positions, run)
         started = time.perf_counter()
@@ -243,8 +243,17 @@ class LocalExecutor:
             nr_failed.update(result.hosts[i] for i, code in enumerate(result.codes) if code == FAILED)
         finally:
             if run is not None:
-                _hotpath.TRACKER.end_run(run)
+                self._end_run(run)
             result.duration = time.perf_counter() - started
+
+    def _begin_run(self, task: PreparedTask) -> Any:
+        """Open the task run its exactly-once claims are made on (a shard seeds it with the claims
+        other shards won)."""
+        return _hotpath.TRACKER.begin_run(task.model)
+
+    def _end_run(self, run: Any) -> None:
+        """Close the task run (its claims are forgotten)."""
+        _hotpath.TRACKER.end_run(run)
 
     def _bind(self, task: PreparedTask, result: TaskResult, positions: Sequence[int] | None, run: Any) -> Any:
         """The task run's step, every field bound once: nothing below is computed per host."""

@@ -69,6 +69,8 @@ class PreparedWorkflow:
     processors: list[tuple[type, dict[str, Any], str]] | None = None
     #: the block tree over ``tasks`` positions (nornflow.models.blocks); None: flat
     tree: list[Any] | None = None
+    #: what it was loaded from (a file path or a mapping), so another process can load it again
+    source: Any = None
 
 
 def _prepare_task(task: TaskModel, catalog: TaskCatalog) -> PreparedTask:
