@@ -241,6 +241,9 @@ class Settings(BaseModel):
     mask_secrets: bool = True
     #: Key names whose values are secrets too, besides nornflow's rule (``vendor_pin``).
     secret_names: list[str] = Field(default_factory=list)
+    #: Where ``write_file`` may write besides the project directory when the path comes from a template
+    #: or host data (relative to the project); a path the workflow names literally may go anywhere.
+    output_dirs: list[str] = Field(default_factory=list)
     #: Write the log of every ``nornflow run`` to ``<log_dir>/<workflow>_<YYYYmmdd_HHMMSS>.log``.
     log_dir: str | None = None
     #: What the log file records: DEBUG, INFO (default), WARNING, ERROR or CRITICAL.
@@ -258,6 +261,7 @@ class Settings(BaseModel):
         "blueprint_dirs",
         "j2_filter_dirs",
         "filter_dirs",
+        "output_dirs",
         mode="before",
     )
     @classmethod
