@@ -237,6 +237,9 @@ class Settings(BaseModel):
     #: Nornir processors of every run: ``{class: dotted.path.Processor, args: {...}}``.
     processors: list[ProcessorSpec] = Field(default_factory=list)
     workers: int = Field(default=20, ge=1, le=1024)
+    #: Timed-out attempts whose threads still run (Python cannot kill them) past which new attempts of
+    #: tasks with ``timeout`` fail at once, instead of adding threads until the process runs out.
+    max_abandoned_threads: int = Field(default=100, ge=1, le=100_000)
     #: Mask secrets in console output, logs and JSON (``--show-secrets`` turns it off for one run).
     mask_secrets: bool = True
     #: Key names whose values are secrets too, besides nornflow's rule (``vendor_pin``).

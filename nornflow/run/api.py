@@ -20,6 +20,7 @@ from nornir.core.inventory import Inventory
 
 from nornflow.exceptions import InventoryError, NornFlowError, SettingsError, TaskNotFoundError, WorkflowError
 from nornflow.fileio import OutputPolicy
+from nornflow.hooks.builtins import execution as execution_hooks
 from nornflow.hooks.loader import load_hook_dirs
 from nornflow.inventory import filters as filters_mod
 from nornflow.jinja_filters import load_j2_filter_dirs
@@ -386,6 +387,7 @@ class NornFlow:
                 config=self._config,
                 pause_gc=self.tune_gc,
             )
+        execution_hooks.ABANDONED.limit = self.settings.max_abandoned_threads  # process-wide, as threads
         return run_workflow(
             prepared,
             executor,
