@@ -68,53 +68,65 @@ NOT_RUN, OK, CHANGED, FAILED, SKIPPED = C_NOT_RUN, C_OK, C_CHANGED, C_FAILED, C_
 
 
 cdef class HookInstanceCache:
-    """Flyweight cache of hook instances keyed by ``(hook_class, type(value), value)``.
+    """Flyweight cache of hook instances keyed by ``(hook_class, type(value), value)``, held weakly.
 
-    Hits are lock-free (one dict lookup); a miss takes the lock, checks again, then constructs, so that
-    any number of racing threads construct a given instance once. The lock is re-entrant so a hook whose
-    constructor builds another hook through the cache does not deadlock.
+    An instance lives as long as something uses it (the task models that hold it), so a long-lived
+    process loading thousands of workflows keeps only the instances of the models still alive, while
+    every live model shares one instance per key. Hits are lock-free (one weak-dictionary lookup); a
+    miss takes the lock, checks again, then constructs, so that any number of racing threads construct
+    a given instance once. The lock is re-entrant so a hook whose constructor builds another hook
+    through the cache does not deadlock. An instance that cannot be weakly referenced is kept.
     """
 
-    cdef readonly dict data
+    cdef dict _pinned
+    cdef readonly object data
     cdef readonly object lock
 
     def __init__(self):
-        self.data = {}
+        self.data = weakref.WeakValueDictionary()
         self.lock = threading.RLock()
+        self._pinned = {}
 
     def get_or_create(self, hook_class, value):
-        """Return the shared instance for ``(hook_class, value)``, constructing it on first use."""
+        """Return the shared instance for ``(hook_class, value)``, constructing it when none is alive."""
         cdef tuple key = (hook_class, type(value), value)
-        cdef PyObject* hit = PyDict_GetItem(self.data, key)
-        if hit is not NULL:
-            return <object>hit
+        instance = self.data.get(key)
+        if instance is not None:
+            return instance
         with self.lock:
-            hit = PyDict_GetItem(self.data, key)
-            if hit is not NULL:
-                return <object>hit
-            instance = hook_class(value)
-            self.data[key] = instance
+            instance = self.data.get(key)
+            if instance is None:
+                instance = self._pinned.get(key)
+            if instance is None:
+                instance = hook_class(value)
+                try:
+                    self.data[key] = instance
+                except TypeError:  # no weak reference to it (``__slots__`` without ``__weakref__``)
+                    self._pinned[key] = instance
             return instance
 
     def get(self, hook_class, value):
-        """Return the cached instance for ``(hook_class, value)`` or ``None``, never constructing one."""
-        return self.data.get((hook_class, type(value), value))
+        """Return the live instance for ``(hook_class, value)`` or ``None``, never constructing one."""
+        cdef tuple key = (hook_class, type(value), value)
+        instance = self.data.get(key)
+        return instance if instance is not None else self._pinned.get(key)
 
     def instances(self):
-        """A snapshot of every cached instance (for diagnostics and tests)."""
+        """A snapshot of every live cached instance (for diagnostics and tests)."""
         with self.lock:
-            return list(self.data.values())
+            return [*self.data.values(), *self._pinned.values()]
 
     def clear(self):
-        """Drop every cached instance (tests, and long-lived processes that reload hooks)."""
+        """Forget every cached instance (tests, and long-lived processes that reload hooks)."""
         with self.lock:
             self.data.clear()
+            self._pinned.clear()
 
     def __len__(self):
-        return len(self.data)
+        return len(self.data) + len(self._pinned)
 
     def __contains__(self, key):
-        return key in self.data
+        return key in self.data or key in self._pinned
 
 
 cdef class TaskRun:

@@ -3,7 +3,8 @@
 Both twins hold the same classes, with the same fields in the same order and the same algorithms, so
 a reader can diff them:
 
-* :class:`HookInstanceCache`, the flyweight cache: one shared hook instance per ``(class, value)``.
+* :class:`HookInstanceCache`, the flyweight cache: one shared hook instance per ``(class, value)``,
+  held weakly (freed when no task model uses it).
 * :class:`TaskRun` and :class:`ExecutionTracker`: "is this the first execution of hook H in this
   task run?", answered exactly once per run under any number of threads; runs are held weakly.
 * :class:`VarsManager` and :class:`HostVars`: a run's variables per host, and the live view of them
@@ -65,21 +66,25 @@ NOT_RUN, OK, CHANGED, FAILED, SKIPPED = 0, 1, 2, 3, 4
 
 
 class HookInstanceCache:
-    """Flyweight cache of hook instances keyed by ``(hook_class, type(value), value)``.
+    """Flyweight cache of hook instances keyed by ``(hook_class, type(value), value)``, held weakly.
 
-    Hits are lock-free (one dict lookup); a miss takes the lock, checks again, then constructs, so that
-    any number of racing threads construct a given instance once. The lock is re-entrant so a hook whose
-    constructor builds another hook through the cache does not deadlock.
+    An instance lives as long as something uses it (the task models that hold it), so a long-lived
+    process loading thousands of workflows keeps only the instances of the models still alive, while
+    every live model shares one instance per key. Hits are lock-free (one weak-dictionary lookup); a
+    miss takes the lock, checks again, then constructs, so that any number of racing threads construct
+    a given instance once. The lock is re-entrant so a hook whose constructor builds another hook
+    through the cache does not deadlock. An instance that cannot be weakly referenced is kept.
     """
 
-    __slots__ = ("data", "lock")
+    __slots__ = ("_pinned", "data", "lock")
 
     def __init__(self) -> None:
-        self.data: dict[tuple[type, type, Any], Any] = {}
+        self.data: weakref.WeakValueDictionary[tuple[type, type, Any], Any] = weakref.WeakValueDictionary()
         self.lock = threading.RLock()
+        self._pinned: dict[tuple[type, type, Any], Any] = {}
 
     def get_or_create(self, hook_class: type, value: Any) -> Any:
-        """Return the shared instance for ``(hook_class, value)``, constructing it on first use."""
+        """Return the shared instance for ``(hook_class, value)``, constructing it when none is alive."""
         key = (hook_class, type(value), value)
         instance = self.data.get(key)
         if instance is not None:
@@ -87,29 +92,37 @@ class HookInstanceCache:
         with self.lock:
             instance = self.data.get(key)
             if instance is None:
+                instance = self._pinned.get(key)
+            if instance is None:
                 instance = hook_class(value)
-                self.data[key] = instance
+                try:
+                    self.data[key] = instance
+                except TypeError:  # no weak reference to it (``__slots__`` without ``__weakref__``)
+                    self._pinned[key] = instance
             return instance
 
     def get(self, hook_class: type, value: Any) -> Any:
-        """Return the cached instance for ``(hook_class, value)`` or ``None``, never constructing one."""
-        return self.data.get((hook_class, type(value), value))
+        """Return the live instance for ``(hook_class, value)`` or ``None``, never constructing one."""
+        key = (hook_class, type(value), value)
+        instance = self.data.get(key)
+        return instance if instance is not None else self._pinned.get(key)
 
     def instances(self) -> list[Any]:
-        """A snapshot of every cached instance (for diagnostics and tests)."""
+        """A snapshot of every live cached instance (for diagnostics and tests)."""
         with self.lock:
-            return list(self.data.values())
+            return [*self.data.values(), *self._pinned.values()]
 
     def clear(self) -> None:
-        """Drop every cached instance (tests, and long-lived processes that reload hooks)."""
+        """Forget every cached instance (tests, and long-lived processes that reload hooks)."""
         with self.lock:
             self.data.clear()
+            self._pinned.clear()
 
     def __len__(self) -> int:
-        return len(self.data)
+        return len(self.data) + len(self._pinned)
 
     def __contains__(self, key: object) -> bool:
-        return key in self.data
+        return key in self.data or key in self._pinned
 
 
 class TaskRun:

@@ -1,5 +1,6 @@
-"""Atomic file writes, so a crash or a full disk never leaves a half-written output or config file, and
-a path lock, so read-modify-write updates (appends) from many threads or processes lose nothing."""
+"""Atomic file writes, so a crash or a full disk never leaves a half-written output or config file; a
+path lock, so read-modify-write updates (appends) from many threads or processes lose nothing; and the
+output policy, so a file name from a template or host data cannot write outside the project."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import stat
 import tempfile
 import threading
 import weakref
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
@@ -19,7 +22,7 @@ try:
 except ImportError:  # Windows: threads are still serialised, other processes are not (see PathLock)
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["PathLock", "atomic_write", "lock_file_for"]
+__all__ = ["OutputPolicy", "OutputRefused", "PathLock", "atomic_write", "lock_file_for", "parse_mode"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +42,7 @@ def atomic_write(
     encoding: str = "utf-8",
     mode: int | None = None,
     make_dirs: bool = True,
+    follow_symlinks: bool = True,
 ) -> Path:
     """Replace ``path`` with ``data`` all at once, so readers see the old or the new file, never a mix.
 
@@ -46,10 +50,13 @@ def atomic_write(
     permission bits of the file it replaces (or ``mode``; a new file gets the usual ``0o666`` minus
     the umask when the umask can be read without changing it, else ``0o600``), and is then moved onto
     ``path`` with :func:`os.replace`; the directory is fsynced where the platform allows. A symlink at
-    ``path`` is followed: the file it points to is replaced, the link stays. On any failure the
-    temporary file is removed, the old file is left intact and the exception propagates unchanged.
-    Returns the path of the file written.
+    ``path`` is followed: the file it points to is replaced, the link stays; with ``follow_symlinks``
+    false it is an ``OSError`` (ELOOP) instead, and nothing is written. On any failure the temporary
+    file is removed, the old file is left intact and the exception propagates unchanged. Returns the
+    path of the file written.
     """
+    if os.path.islink(path) and not follow_symlinks:
+        raise OSError(errno.ELOOP, "it is a symbolic link (not followed)", str(path))
     target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
     directory = target.parent
     if make_dirs:
@@ -77,6 +84,78 @@ def atomic_write(
         raise
     _fsync_directory(directory)
     return target
+
+
+def parse_mode(value: object) -> int | None:
+    """A file mode from a workflow: an int (``0o640``, or YAML 1.1's ``0640``) or octal text (``"640"``,
+    ``"0o640"``); None stays None. Anything else, or bits beyond ``0o7777``, is a ``ValueError``."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip().lower().removeprefix("0o")
+        try:
+            mode = int(text, 8)
+        except ValueError:
+            raise ValueError(f"mode must be octal permission bits such as 0644, got {value!r}") from None
+    elif isinstance(value, int) and not isinstance(value, bool):
+        mode = value
+    else:
+        raise ValueError(f"mode must be octal permission bits such as 0644, got {value!r}")
+    if not 0 <= mode <= 0o7777:
+        raise ValueError(f"mode must be octal permission bits between 0 and 7777, got {value!r}")
+    return mode
+
+
+class OutputRefused(OSError):
+    """A path the output policy does not allow (outside the project and the output roots)."""
+
+
+@dataclass(frozen=True)
+class OutputPolicy:
+    """Where a task may write: relative paths resolve against ``base`` (the project directory); the
+    result must lie under one of ``roots`` (the project and the ``output_dirs`` settings) unless the
+    workflow wrote that very path as a literal argument (``literals``: arg name -> its text, for args
+    with no template), since a path that comes from a template or host data must not escape."""
+
+    base: Path
+    roots: tuple[Path, ...]
+    literals: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def for_project(
+        cls,
+        base: str | Path,
+        output_dirs: Iterable[str | Path] = (),
+        literals: Mapping[str, str] | None = None,
+    ) -> OutputPolicy:
+        """The policy of a project: ``base`` and its ``output_dirs`` (relative ones against ``base``)."""
+        root = Path(os.path.realpath(base))
+        extra = [Path(os.path.realpath(root / Path(d).expanduser())) for d in output_dirs]
+        return cls(root, tuple(dict.fromkeys([root, *extra])), dict(literals or {}))
+
+    def resolve(self, filename: str | os.PathLike[str], arg: str = "filename") -> Path:
+        """The absolute path ``filename`` (the value of the task's ``arg``) names, its directories
+        resolved (symlinks too) and its final component kept as written; an :class:`OutputRefused`
+        when it lies outside every root and the workflow did not name it literally."""
+        text = os.fspath(filename)
+        path = Path(os.path.expanduser(text))
+        if not path.is_absolute():
+            path = self.base / path
+        if path.name in ("", ".", ".."):
+            raise OutputRefused(errno.EISDIR, "not a file name", text)
+        final = Path(os.path.realpath(path.parent)) / path.name
+        if self.literals.get(arg) == text:
+            return final
+        if not any(final.is_relative_to(root) for root in self.roots):
+            where = ", ".join(str(r) for r in self.roots)
+            raise OutputRefused(
+                errno.EACCES,
+                f"outside the project and output_dirs ({where}); a path from a template or host data "
+                "must stay inside them (name the path literally in the workflow, or add its directory "
+                "to output_dirs)",
+                str(final),
+            )
+        return final
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -75,6 +75,23 @@ def _key(key: Any) -> str:
     return safe_text(key)
 
 
+_FLAT = frozenset({str, bool, type(None)})
+_INT_LIMIT = 1 << 63
+
+
+def _flat(value: dict[Any, Any] | list[Any]) -> bool:
+    """Whether a dict (string keys) or list holds only strings, booleans, None and ordinary ints:
+    plain already, the common case of a task's result, returned without a copy."""
+    items = value.values() if type(value) is dict else value
+    if type(value) is dict and not all(type(k) is str for k in value):
+        return False
+    for item in items:
+        kind = type(item)
+        if kind not in _FLAT and not (kind is int and -_INT_LIMIT < item < _INT_LIMIT):
+            return False
+    return True
+
+
 def _plain(value: Any, depth: int, path: set[int], too_deep: str) -> Any:
     """Recursive worker: ``depth`` levels of containers left (``too_deep`` marks where they end);
     ``path`` holds the ids of the containers being converted (a value seen again on its own path is
@@ -94,6 +111,8 @@ def _plain(value: Any, depth: int, path: set[int], too_deep: str) -> Any:
         return CYCLE
     if depth <= 0:
         return too_deep
+    if (type(value) is dict or type(value) is list) and _flat(value):
+        return value
     path.add(id(value))
     try:
         if is_mapping:

@@ -274,10 +274,16 @@ class Settings(BaseModel):
     workers: int = Field(default=20, ge=1, le=1024)
     #: Where the hosts run: ``{kind: local}`` (default) or ``{kind: dask, shards: N, scheduler: ...}``.
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
+    #: Timed-out attempts whose threads still run (Python cannot kill them) past which new attempts of
+    #: tasks with ``timeout`` fail at once, instead of adding threads until the process runs out.
+    max_abandoned_threads: int = Field(default=100, ge=1, le=100_000)
     #: Mask secrets in console output, logs and JSON (``--show-secrets`` turns it off for one run).
     mask_secrets: bool = True
     #: Key names whose values are secrets too, besides nornflow's rule (``vendor_pin``).
     secret_names: list[str] = Field(default_factory=list)
+    #: Where ``write_file`` may write besides the project directory when the path comes from a template
+    #: or host data (relative to the project); a path the workflow names literally may go anywhere.
+    output_dirs: list[str] = Field(default_factory=list)
     #: Write the log of every ``nornflow run`` to ``<log_dir>/<workflow>_<YYYYmmdd_HHMMSS>.log``.
     log_dir: str | None = None
     #: What the log file records: DEBUG, INFO (default), WARNING, ERROR or CRITICAL.
@@ -295,6 +301,7 @@ class Settings(BaseModel):
         "blueprint_dirs",
         "j2_filter_dirs",
         "filter_dirs",
+        "output_dirs",
         mode="before",
     )
     @classmethod

@@ -297,9 +297,9 @@ def test_a_lock_file_that_cannot_be_created_fails_the_host_naming_the_file(tmp_p
     assert error.message.startswith(f"cannot lock {target}: ") and not target.exists()
 
 
-def test_appends_through_a_symlink_and_the_real_path_share_one_lock(tmp_path: Path):
-    """The lock is taken on the real file (atomic_write replaces the file a link points to), so
-    hosts naming the same file two ways still serialise."""
+def test_a_symlink_as_the_file_is_refused_and_the_real_path_still_appends(tmp_path: Path):
+    """The final component is never followed (issue 13, item 13): hosts naming the link fail, saying
+    so, and leave the file it points to alone; hosts naming the real file append under its lock."""
     from nornflow.fileio import lock_file_for
 
     real = tmp_path / "real.log"
@@ -310,6 +310,11 @@ def test_appends_through_a_symlink_and_the_real_path_share_one_lock(tmp_path: Pa
         Settings(base_dir=tmp_path, runner="threaded"), inventory=inventory_from_data(hosts), workers=20
     )
     result = nf.run(append_workflow(Path("{{ host.target }}")))
-    assert result.exit_code == 0 and link.is_symlink()
-    assert sorted(real.read_text().splitlines()) == [f"{h} appended" for h in hosts]
+    odd = [h for i, h in enumerate(hosts) if i % 2]
+    assert result.exit_code == 1 and result.failed_hosts == odd and link.is_symlink()
+    error = result.tasks[0][odd[0]].error
+    assert error is not None and error.message == (
+        f"cannot write {link}: it is a symbolic link (write_file never follows one)"
+    )
+    assert sorted(real.read_text().splitlines()) == [f"{h} appended" for h in hosts if h not in odd]
     assert lock_file_for(link) == lock_file_for(real) == tmp_path / ".real.log.lock"

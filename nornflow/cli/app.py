@@ -730,17 +730,32 @@ def show_blueprints(project: Path | None = _PROJECT, settings_file: Path | None 
 
 
 @show_app.command("settings")
-def show_settings(project: Path | None = _PROJECT, settings_file: Path | None = _SETTINGS) -> None:
-    """Print the effective settings as YAML that can be pasted back into nornflow.yaml."""
+def show_settings(
+    project: Path | None = _PROJECT,
+    settings_file: Path | None = _SETTINGS,
+    show_secrets: bool = typer.Option(False, "--show-secrets", help="Do not mask inline passwords."),
+) -> None:
+    """Print the effective settings as YAML that can be pasted back into nornflow.yaml (secrets of an
+    inline inventory masked, as in every other output)."""
     import yaml
+
+    from nornflow.secrets import add_secret_names, mask_data
 
     try:
         settings = _settings(project, settings_file)
     except NornFlowError as exc:
         raise _fail(exc, False) from None
     data = settings.model_dump(mode="json", exclude_none=True, by_alias=True)
+    masked = False
+    if not show_secrets and settings.mask_secrets and data.get("inventory"):
+        add_secret_names(settings.secret_names)
+        inventory = mask_data(data["inventory"])  # the settings' own keys (mask_secrets) stay
+        masked = inventory != data["inventory"]
+        data["inventory"] = inventory
     lines = [f"# project directory: {settings.base_dir}"]
     lines.append(f"# settings file: {settings.source or '(none: defaults)'}")
+    if masked:
+        lines.append("# the inventory's secrets are masked (--show-secrets shows them)")
     if settings.spellings:
         lines.append("# keys the file spells as NornFlow 1.0 does (nornflow's key: the file's):")
         lines += [f"#   {key}: {spelled}" for key, spelled in settings.spellings.items()]

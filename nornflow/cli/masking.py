@@ -80,21 +80,25 @@ class Masker:
 
     def learn_task(self, task: TaskModel, result: TaskResult, shown: bool) -> None:
         """Before a task's results are printed: all of them are secrets if ``set_to`` (or ``store_as``)
-        stores them in a secret-named variable (``set_to: api_token``); when they are ``shown`` (small
-        runs, ``--verbose``), so are the values of secret-named keys in them (a ``set`` of ``api_key``)."""
+        stores them in a secret-named variable (``set_to: api_token``); the values of secret-named keys
+        in them are secrets too when they are ``shown`` (small runs, ``--verbose``) or kept in variables
+        (``set_to`` under any name, ``set``), where later tasks' output, errors and logs may repeat
+        them, in every run size."""
         if not self.enabled:
             return
         names: list[Any] = []
+        stores = task.name == "set"
         for hook, target in task.hooks.items():
             if not issubclass(HOOK_REGISTRY.get(hook, object), SetToHook):  # set_to, store_as, ...
                 continue
+            stores = True
             if isinstance(target, str):
                 names.append(target)
             elif isinstance(target, Mapping):
                 names.extend(target)
         if any(is_secret_key(name) for name in names):
             self.registry.collect({"secret": list(result.payloads)})
-        if shown:
+        if shown or stores:
             self.registry.collect([p for p in result.payloads if p is not None and not isinstance(p, _PLAIN)])
 
 

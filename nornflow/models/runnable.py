@@ -3,13 +3,14 @@
 ``create()`` discovers hook keys in the input (any key registered in ``HOOK_REGISTRY``, or an explicit
 ``hooks:`` mapping), freezes their values and moves them into ``hooks``. Hook instances come from the
 process-wide flyweight cache (``_HOOK_INSTANCE_CACHE``, guarded on a miss by ``_HOOK_CACHE_LOCK``),
-which is the hot path's :class:`~nornflow._hotpath.HookInstanceCache`.
+which is the hot path's :class:`~nornflow._hotpath.HookInstanceCache`. The cache holds instances
+weakly; each model holds its own, so an instance lives exactly as long as some model uses it.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, ClassVar, Self, cast
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
@@ -23,9 +24,10 @@ from nornflow.hooks.registry import HOOK_REGISTRY
 
 __all__ = ["_HOOK_CACHE_LOCK", "_HOOK_INSTANCE_CACHE", "RunnableModel"]
 
-#: The flyweight cache's storage: ``(hook_class, type(value), value) -> instance``. The value's type is
-#: part of the key so that ``true`` and ``1`` (equal in Python) never share an instance.
-_HOOK_INSTANCE_CACHE: dict[tuple[type, type, Any], Hook] = _hotpath.HOOK_CACHE.data
+#: The flyweight cache's storage: ``(hook_class, type(value), value) -> instance``, a mapping holding
+#: its values weakly. The value's type is part of the key so that ``true`` and ``1`` (equal in Python)
+#: never share an instance.
+_HOOK_INSTANCE_CACHE: MutableMapping[tuple[type, type, Any], Hook] = _hotpath.HOOK_CACHE.data
 #: Taken only on a cache miss (double-checked locking); hits are lock-free.
 _HOOK_CACHE_LOCK = _hotpath.HOOK_CACHE.lock
 
@@ -46,6 +48,8 @@ class RunnableModel(BaseModel):
     _hooks_validated: bool = PrivateAttr(default=False)
     _dispatcher: _hotpath.HookDispatcher | None = PrivateAttr(default=None)
     _setup: TaskSetup | None = PrivateAttr(default=None)
+    #: the hook instances this model uses, by class: what keeps them alive in the (weak) cache
+    _held: dict[type, Hook] = PrivateAttr(default_factory=dict)
     #: True while a run uses this model (its task runs are keyed on it: one run at a time)
     _in_run: bool = PrivateAttr(default=False)
     _file: str | None = PrivateAttr(default=None)
@@ -142,9 +146,15 @@ class RunnableModel(BaseModel):
     # -- hooks -------------------------------------------------------------------------------------
 
     def _get_or_create_hook_instance(self, hook_class: type[Hook], hook_value: Any) -> Hook:
-        """The shared instance for ``(hook_class, hook_value)`` from the flyweight cache."""
+        """The shared instance for ``(hook_class, hook_value)`` from the flyweight cache (held by this
+        model from then on, so it stays the shared one while the model lives)."""
+        held = self._held.get(hook_class)
+        if held is not None and getattr(held, "value", None) is hook_value:
+            return held
         try:
-            return _hotpath.HOOK_CACHE.get_or_create(hook_class, hook_value)
+            instance = _hotpath.HOOK_CACHE.get_or_create(hook_class, hook_value)
+            self._held[hook_class] = instance
+            return instance
         except NornFlowError:
             raise
         except Exception as exc:

@@ -19,6 +19,8 @@ from nornir.core.configuration import Config
 from nornir.core.inventory import Inventory
 
 from nornflow.exceptions import InventoryError, NornFlowError, SettingsError, TaskNotFoundError, WorkflowError
+from nornflow.fileio import OutputPolicy
+from nornflow.hooks.builtins import execution as execution_hooks
 from nornflow.hooks.loader import load_hook_dirs
 from nornflow.inventory import filters as filters_mod
 from nornflow.jinja_filters import load_j2_filter_dirs
@@ -262,7 +264,8 @@ class NornFlow:
 
     def prepare(self, model: WorkflowModel, file: str | None = None) -> PreparedWorkflow:
         """Validate every task (known function, template syntax), hook, filter and processor."""
-        return prepare(model, self.catalog, file)
+        outputs = OutputPolicy.for_project(self.settings.base_dir, self.settings.output_dirs)
+        return prepare(model, self.catalog, file, outputs)
 
     def validate(
         self,
@@ -404,6 +407,7 @@ class NornFlow:
                 config=self._config,
                 pause_gc=self.tune_gc,
             )
+        execution_hooks.ABANDONED.limit = self.settings.max_abandoned_threads  # process-wide, as threads
         result = run_workflow(
             prepared,
             executor,

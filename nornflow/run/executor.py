@@ -277,7 +277,8 @@ class LocalExecutor:
         step.templated = task.args.templated
         step.fixed = task.args.fixed
         step.defaults = {"print_output": task.print_output} if info.accepts_print_output else None
-        step.injected = {"nornflow_vars": vm} if info.accepts_vars else None
+        injected = {**task.injected, **({"nornflow_vars": vm} if info.accepts_vars else {})}
+        step.injected = injected or None
         step.func = info.func
         prototype = Task(info.func, self._nornir, plan.dry_run, self._nornir.processors, model.name)
         step.task_attrs = {k: v for k, v in vars(prototype).items() if k != "results"}

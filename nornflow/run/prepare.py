@@ -9,17 +9,19 @@ collects all problems into one error.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from nornflow.exceptions import NornFlowError, WorkflowError
+from nornflow.fileio import OutputPolicy
 from nornflow.hooks.base import WrapperHook
 from nornflow.hooks.plan import needs_inventory_order
 from nornflow.inventory import filters as filters_mod
 from nornflow.models.task import TaskModel
 from nornflow.models.workflow import WorkflowModel
 from nornflow.run.processors import load_processor_class
-from nornflow.templating import CompiledArgs, TemplateError
+from nornflow.templating import CompiledArgs, TemplateError, has_template
 from nornflow.workflow.catalog import TaskCatalog, TaskInfo
 from nornflow.workflow.checks import declares_check_mode
 
@@ -38,6 +40,8 @@ class PreparedTask:
     options: Mapping[str, Any] = field(default_factory=dict)
     #: the first hosts' pre-hooks run in inventory order before the fan-out (run-once decisions)
     needs_prime: bool = False
+    #: keyword arguments the task function always gets from nornflow (``nornflow_files``)
+    injected: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -73,7 +77,17 @@ class PreparedWorkflow:
     source: Any = None
 
 
-def _prepare_task(task: TaskModel, catalog: TaskCatalog) -> PreparedTask:
+def _injected(task: TaskModel, info: TaskInfo, outputs: OutputPolicy | None) -> dict[str, Any]:
+    """What nornflow passes the task function itself: the output policy, with the task's literal
+    string args (those without a template: paths the workflow names itself)."""
+    if not info.accepts_files:
+        return {}
+    base = outputs or OutputPolicy.for_project(Path.cwd())
+    literals = {k: v for k, v in task.args.items() if isinstance(v, str) and not has_template(v)}
+    return {"nornflow_files": replace(base, literals=literals)}
+
+
+def _prepare_task(task: TaskModel, catalog: TaskCatalog, outputs: OutputPolicy | None) -> PreparedTask:
     tfile, tline = task.source
     origin = task.origin
     try:
@@ -117,16 +131,21 @@ def _prepare_task(task: TaskModel, catalog: TaskCatalog) -> PreparedTask:
         wrappers=tuple(setup.wrappers),
         options=dict(setup.options),
         needs_prime=needs_inventory_order(task.get_pre_hooks()),
+        injected=_injected(task, info, outputs),
     )
 
 
-def prepare(model: WorkflowModel, catalog: TaskCatalog, file: str | None = None) -> PreparedWorkflow:
-    """Validate every task (known function, template syntax) and every hook, collecting problems."""
+def prepare(
+    model: WorkflowModel, catalog: TaskCatalog, file: str | None = None, outputs: OutputPolicy | None = None
+) -> PreparedWorkflow:
+    """Validate every task (known function, template syntax) and every hook, collecting problems;
+    ``outputs`` is where tasks may write (the project's :class:`~nornflow.fileio.OutputPolicy`;
+    default: the current directory)."""
     problems: list[NornFlowError] = []
     prepared: list[PreparedTask] = []
     for task in model.tasks:
         try:
-            prepared.append(_prepare_task(task, catalog))
+            prepared.append(_prepare_task(task, catalog, outputs))
         except NornFlowError as exc:
             problems.extend(getattr(exc, "problems", None) or [exc])
     if model.inventory_filters:

@@ -58,7 +58,7 @@ _ALWAYS = frozenset({"host", *environment.globals})
 #: Attributes of a Nornir host (``host.name``, ``host.platform``, ``host.get(...)``, ...).
 _HOST_ATTRIBUTES = frozenset(a for a in dir(Host) if not a.startswith("_"))
 #: Arguments nornflow passes to a task function itself.
-_INJECTED = frozenset({"print_output", "nornflow_vars"})
+_INJECTED = frozenset({"print_output", "nornflow_vars", "nornflow_files"})
 #: Built-in hooks that define no variable and hold no template.
 _INERT_HOOKS: tuple[type, ...] = (OutputHook, RunOnceHook, RetriesHook, TimeoutHook, IgnoreErrorsHook)
 _GUARD_TESTS = frozenset({"defined", "undefined"})

@@ -38,6 +38,8 @@ class TaskInfo:
     accepts_print_output: bool
     accepts_vars: bool
     description: str
+    #: takes ``nornflow_files``: the run's output policy (where it may write; ``write_file``)
+    accepts_files: bool = False
 
     @classmethod
     def of(cls, name: str, func: Callable[..., Any], source: str) -> TaskInfo:
@@ -54,6 +56,7 @@ class TaskInfo:
             accepts_print_output="print_output" in params,
             accepts_vars="nornflow_vars" in params,
             description=doc[0] if doc else "",
+            accepts_files="nornflow_files" in params,
         )
 
 

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import difflib
 import os
+import stat
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nornir.core.task import Result, Task
 
 from nornflow.exceptions import TaskError
 from nornflow.workflow.checks import check_mode_safe
+
+if TYPE_CHECKING:
+    from nornflow.fileio import OutputPolicy
 
 __all__ = ["echo", "pause", "set", "write_file"]
 
@@ -39,19 +43,32 @@ def write_file(
     filename: str,
     content: Any,
     append: bool = False,
-    mode: int | None = None,
+    mode: int | str | None = None,
     dry_run: bool | None = None,
+    nornflow_files: OutputPolicy | None = None,
 ) -> Result:
     """Write ``content`` to ``filename`` atomically (temp file + rename); changed only if it differs.
 
-    With ``append``, many hosts (threads, or other nornflow processes) may append to one file: each
-    append is a read-modify-write held under the path's lock, so every line lands once and whole.
-    In dry-run mode nothing is written (not even the lock file); the result says what would change,
-    with a unified diff.
+    Relative paths resolve against the project; a path from a template or host data must stay inside
+    the project or the ``output_dirs`` settings (``nornflow_files``, given by the run; called outside a
+    run, against the current directory). A symlink as the file itself is refused, never followed.
+    ``mode`` sets the permission bits (octal: ``0640``); by default a new file gets ``0666`` minus the
+    umask and an existing one keeps its mode. With ``append``, many hosts (threads, or other nornflow
+    processes) may append to one file: each append is a read-modify-write held under the path's lock,
+    so every line lands once and whole. In dry-run mode nothing is written (not even the lock file);
+    the result says what would change, with a unified diff.
     """
-    from nornflow.fileio import PathLock, atomic_write
+    from nornflow.fileio import OutputPolicy, PathLock, atomic_write, parse_mode
 
-    path = Path(os.path.expanduser(str(filename)))
+    try:
+        bits = parse_mode(mode)
+    except ValueError as exc:
+        raise TaskError(f"write_file: {exc}") from None
+    policy = nornflow_files or OutputPolicy.for_project(Path.cwd())
+    try:
+        path = policy.resolve(str(filename))
+    except OSError as exc:
+        raise TaskError(f"cannot write {exc.filename or filename}: {exc.strerror or exc}") from None
     text = content if isinstance(content, str) else str(content)
     is_dry = task.is_dry_run(dry_run)
     # Invariant: the read, the diff and the rename happen under one lock, so no other writer of this
@@ -63,29 +80,55 @@ def write_file(
     except OSError as exc:
         raise _file_error("lock", path, exc) from exc
     try:
-        try:
-            old = path.read_text(encoding="utf-8")
-            existed = True
-        except FileNotFoundError:
-            old, existed = "", False
-        except OSError as exc:
-            raise _file_error("read", path, exc) from exc
+        old, existed, old_mode = _read_no_follow(path)
         new = old + text if append else text
-        changed = (not existed) or new != old
+        content_changed = (not existed) or new != old
+        mode_changed = existed and bits is not None and bits != old_mode
         diff = "".join(
             difflib.unified_diff(
                 old.splitlines(keepends=True), new.splitlines(keepends=True), str(path), str(path)
             )
         )
-        if changed and not is_dry:
+        if not is_dry:
             try:
-                atomic_write(path, new, mode=mode)
+                if content_changed:
+                    atomic_write(path, new, mode=bits, follow_symlinks=False)
+                elif mode_changed:
+                    os.chmod(path, bits)  # type: ignore[arg-type]
             except OSError as exc:
                 raise _file_error("write", path, exc) from exc
     finally:
         lock.release()
     summary = {"path": str(path), "bytes": len(new.encode("utf-8")), "dry_run": is_dry}
-    return Result(host=task.host, result=summary, changed=changed, diff=diff)
+    if bits is not None:
+        summary["mode"] = f"{bits:04o}"
+    return Result(host=task.host, result=summary, changed=content_changed or mode_changed, diff=diff)
+
+
+def _read_no_follow(path: Path) -> tuple[str, bool, int | None]:
+    """``(text, existed, mode)`` of the file at ``path``, opened with O_NOFOLLOW: a symlink there (a
+    planted one) is an error, never read through."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return "", False, None
+    except OSError as exc:
+        if os.path.islink(path):
+            raise TaskError(
+                f"cannot write {path}: it is a symbolic link (write_file never follows one)"
+            ) from None
+        raise _file_error("read", path, exc) from exc
+    try:
+        with open(fd, encoding="utf-8", closefd=True) as handle:
+            fd = -1
+            mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
+            return handle.read(), True, mode
+    except OSError as exc:
+        raise _file_error("read", path, exc) from exc
+    finally:
+        if fd >= 0:
+            os.close(fd)
 
 
 def _file_error(action: str, path: Path, exc: OSError) -> TaskError:

@@ -9,6 +9,7 @@ inner wrappers.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -21,7 +22,17 @@ from nornflow.hooks.outcome import outcome_context
 from nornflow.hooks.registry import register_hook
 from nornflow.templating import Expression, TemplateError, compile_expression, has_template
 
-__all__ = ["LoopHook", "RetriesHook", "TaskTimeoutError", "TimeoutHook"]
+__all__ = [
+    "ABANDONED",
+    "AbandonedThreads",
+    "AbandonedThreadsError",
+    "LoopHook",
+    "RetriesHook",
+    "TaskTimeoutError",
+    "TimeoutHook",
+]
+
+logger = logging.getLogger(__name__)
 
 #: Largest sensible values; bigger ones are almost certainly typos.
 MAX_RETRIES = 1000
@@ -195,12 +206,66 @@ class TaskTimeoutError(TimeoutError):
     """A host's task ran longer than its ``timeout``."""
 
 
+class AbandonedThreadsError(RuntimeError):
+    """A timed attempt not started: too many timed-out attempts are still running in their threads."""
+
+
+#: Default bound on the helper threads of timed-out attempts still running (settings
+#: ``max_abandoned_threads``).
+MAX_ABANDONED_THREADS = 100
+
+
+class AbandonedThreads:
+    """The helper threads of timed-out attempts that are still running, counted process-wide.
+
+    Python cannot kill a thread: an attempt that times out is abandoned, and its thread lives on until
+    the call returns (closing the host's connections usually makes it return). Past ``limit`` such
+    threads, new timed attempts fail at once instead of adding threads until the process runs out.
+    """
+
+    def __init__(self, limit: int = MAX_ABANDONED_THREADS) -> None:
+        self.limit = limit
+        self._threads: set[threading.Thread] = set()
+        self._lock = threading.Lock()
+
+    def add(self, thread: threading.Thread) -> None:
+        """Count ``thread`` as abandoned (until it ends)."""
+        with self._lock:
+            if thread.is_alive():
+                self._threads.add(thread)
+
+    def discard(self, thread: threading.Thread) -> None:
+        """``thread`` has ended: it no longer counts."""
+        with self._lock:
+            self._threads.discard(thread)
+
+    def count(self) -> int:
+        """How many abandoned threads are still running."""
+        with self._lock:
+            self._threads = {t for t in self._threads if t.is_alive()}
+            return len(self._threads)
+
+
+#: The process's abandoned threads; a run sets ``ABANDONED.limit`` from its settings.
+ABANDONED = AbandonedThreads()
+
+
+def _close_connections(host: Any) -> None:
+    """Close the host's open connections (a stuck read on one then usually fails and its thread
+    ends); a connection that fails to close is logged, never raised."""
+    try:
+        host.close_connections()
+    except Exception as exc:
+        logger.warning("timeout: closing the connections of %s failed: %s", getattr(host, "name", host), exc)
+
+
 @register_hook
 class TimeoutHook(WrapperHook):
     """Fail a host whose task runs longer than S seconds (each attempt of each item); others go on.
 
-    Python cannot kill a thread: the timed-out call is abandoned on a daemon thread and its eventual
-    result is discarded, so tasks with side effects should also use their own protocol timeouts.
+    Python cannot kill a thread: the timed-out call is abandoned on a daemon thread (the host's
+    connections are closed, which usually ends it) and its eventual result is discarded. Past
+    ``max_abandoned_threads`` abandoned threads still running, new attempts fail at once.
     """
 
     hook_name = "timeout"
@@ -217,6 +282,16 @@ class TimeoutHook(WrapperHook):
     ) -> Any:
         """Run the task on a helper thread and give up waiting after ``value`` seconds."""
         host = task.host
+        abandoned = ABANDONED.count()
+        if abandoned >= ABANDONED.limit:
+            return self._failed(
+                host,
+                AbandonedThreadsError(
+                    f"task {getattr(task_model, 'name', '?')!r} not started: {abandoned} timed-out "
+                    f"attempt(s) are still running in abandoned threads (max_abandoned_threads: "
+                    f"{ABANDONED.limit}); their calls are stuck and Python cannot stop them"
+                ),
+            )
         box: list[Any] = []
 
         def target() -> None:
@@ -224,6 +299,8 @@ class TimeoutHook(WrapperHook):
                 box.append(call(task, extra))
             except BaseException as exc:  # handed back to the waiting thread, which raises it
                 box.append(exc)
+            finally:
+                ABANDONED.discard(threading.current_thread())
 
         worker = threading.Thread(target=target, name=f"nornflow-timeout-{host.name}", daemon=True)
         worker.start()
@@ -232,9 +309,14 @@ class TimeoutHook(WrapperHook):
             if isinstance(box[0], BaseException):
                 raise box[0]
             return box[0]
+        ABANDONED.add(worker)
+        _close_connections(host)
         exc = TaskTimeoutError(
             f"task {getattr(task_model, 'name', '?')!r} exceeded its timeout of {self.value}s"
         )
+        return self._failed(host, exc)
+
+    def _failed(self, host: Any, exc: BaseException) -> Any:
         outcome = _hotpath.Outcome(host, str(exc), False, True, exc)
         outcome.hook = self.hook_name
         return outcome
