@@ -86,6 +86,7 @@ def run_workflow(
                     for task_index, task in enumerate(prepared.tasks):
                         tr = TaskResult(task.name, task_index, names, index)
                         tr.print_output = task.print_output
+                        tr.controls = task.controls
                         result.tasks.append(tr)
                         _run_task(
                             task_index, task, tr, executor, state, strategy, reporter, failed_before, dry_run
@@ -153,6 +154,7 @@ def _run_flow(
     for task_index, task in enumerate(prepared.tasks):
         tr = TaskResult(task.name, task_index, names, index)
         tr.print_output = task.print_output
+        tr.controls = task.controls
         result.tasks.append(tr)
 
     def run_on(task_index: int, positions: list[int] | None) -> None:
