@@ -82,7 +82,7 @@ def run_workflow(
         started = time.perf_counter()
         try:
             with _signals_stop(state, reporter, enabled=handle_sigint):
-                if prepared.tree is None and not serial:
+                if prepared.tree is None and not serial and max_fail_percentage is None:
                     for task_index, task in enumerate(prepared.tasks):
                         tr = TaskResult(task.name, task_index, names, index)
                         tr.print_output = task.print_output
