@@ -102,6 +102,7 @@ def run_workflow(
                         dry_run,
                         serial,
                         max_fail_percentage,
+                        control,
                     )
         except KeyboardInterrupt:
             # aborted: keep what is known (hosts in flight are abandoned, as the operator asked)
@@ -147,8 +148,10 @@ def _run_flow(
     dry_run: bool,
     serial: Sequence[int | float] | None,
     max_fail_percentage: float | None,
+    control: RunControl,
 ) -> None:
-    """Blocks and batches: every task's result up front, then the flow's walk (nornflow.run.flow)."""
+    """Blocks and batches: every task's result up front, then the flow's walk (nornflow.run.flow).
+    Under fail-fast a failure inside a block that has a rescue stops the run only if the rescue fails."""
     names = result.hosts
     index = {name: i for i, name in enumerate(names)}
     for task_index, task in enumerate(prepared.tasks):
@@ -163,6 +166,13 @@ def _run_flow(
         _run_task(task_index, task, tr, executor, state, strategy, reporter, set(), dry_run, positions)
         tr.duration += before
 
+    fail_fast = control.on_failed
+    holds = [0]
+
+    def hold(on: bool) -> None:
+        holds[0] += 1 if on else -1
+        control.on_failed = None if holds[0] else fail_fast
+
     run_flow(
         prepared.tree,
         len(prepared.tasks),
@@ -173,6 +183,7 @@ def _run_flow(
         notice=reporter.notice,
         serial=serial,
         max_fail_percentage=max_fail_percentage,
+        hold=hold if fail_fast is not None else None,
     )
     state.stopped = state.stopped or result.stopped
 

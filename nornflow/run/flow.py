@@ -58,6 +58,9 @@ class FlowRun:
     stopped: Callable[[], bool]
     total: int
     rescued: set[int] = field(default_factory=set)
+    #: fail-fast: hold (True) and release (False) the stop on a failure while a block that has a
+    #: rescue runs, so that its rescue gets its chance; a failure the rescue does not save stops it then
+    hold: Callable[[bool], None] | None = None
 
     def sequence(
         self, nodes: Sequence[Node], hosts: list[int], over: Callable[[set[int]], bool] | None = None
@@ -92,7 +95,14 @@ class FlowRun:
 
     def block(self, block: Block, hosts: list[int]) -> set[int]:
         """A block on ``hosts``: its tasks, ``rescue`` for the hosts that failed, ``always`` for all."""
-        failed = self.sequence(block.block, hosts)
+        held = bool(block.rescue) and self.hold is not None
+        if held:
+            self.hold(True)  # type: ignore[misc]
+        try:
+            failed = self.sequence(block.block, hosts)
+        finally:
+            if held:
+                self.hold(False)  # type: ignore[misc]
         if block.rescue:
             to_rescue = [p for p in hosts if p in failed]
             self._not_entered(
@@ -141,12 +151,13 @@ def run_flow(
     notice: Callable[[str], None],
     serial: Sequence[int | float] | None,
     max_fail_percentage: float | None,
+    hold: Callable[[bool], None] | None = None,
 ) -> None:
     """Walk ``tree`` (or the flat task list) once per batch; stop the run when the failures of a batch
     exceed ``max_fail_percentage`` (checked after each top-level task or block, so a rescue counts)."""
     nodes: list[Node] = list(tree) if tree is not None else list(range(n_tasks))
     total = len(result.hosts)
-    flow = FlowRun(run_task, result, strategy, stopped, total)
+    flow = FlowRun(run_task, result, strategy, stopped, total, hold=hold)
     batches = batches_of(serial, total)
     if serial:
         result.batches = [[result.hosts[i] for i in batch] for batch in batches]
