@@ -101,3 +101,40 @@ def test_bad_cli_serial_and_max_fail_are_exit_3(tmp_path: Path):
     workflow(root, "t", "workflow:\n  name: t\n  tasks: [echo]\n")
     res, _ = run(root, "t", "--serial", "x%")
     assert res.exit_code == 3 and "serial" in res.output
+
+
+def test_max_fail_percentage_without_serial_stops_the_later_tasks(tmp_path: Path, impl):
+    root = make_project(tmp_path, hosts=4)
+    flow = "workflow:\n  name: m\n  max_fail_percentage: 30\n  tasks:\n"
+    flow += '    - {name: assert, args: {that: "host.data.n > 1"}}\n'
+    flow += "    - {name: echo, args: {msg: push}}\n"
+    workflow(root, "m", flow)
+    res, data = run(root, "m")
+    assert res.exit_code == 1
+    assert statuses(data, 0) == {"h00": "failed", "h01": "failed", "h02": "ok", "h03": "ok"}
+    assert set(statuses(data, 1).values()) == {"not_run"}  # 50% > 30%: nobody goes on
+    assert "max_fail_percentage 30% exceeded: 2 of 4" in data["stopped"]
+    assert data["tasks"][1]["hosts"]["h02"]["skip_reason"].startswith("max_fail_percentage")
+
+
+def test_a_rescued_host_does_not_count_against_max_fail_percentage(tmp_path: Path):
+    root = make_project(tmp_path, hosts=2)
+    workflow(
+        root,
+        "r",
+        """\
+        workflow:
+          name: r
+          serial: 1
+          max_fail_percentage: 0
+          tasks:
+            - block: [{name: assert, args: {that: "host.data.n == 1"}}]
+              rescue: [{name: echo, args: {msg: rolled back}}]
+            - {name: echo, args: {msg: next}}
+        """,
+    )
+    res, data = run(root, "r")
+    assert res.exit_code == 0, res.output
+    assert data["rescued_hosts"] == ["h00"]
+    assert statuses(data, 2) == {"h00": "ok", "h01": "ok"}
+    assert data["stopped"] is None

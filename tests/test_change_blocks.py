@@ -115,3 +115,26 @@ def test_run_all_keeps_failed_hosts_in_the_block(tmp_path: Path):
     assert statuses(data, 1) == {"h00": "ok", "h01": "ok"}  # verify runs on h01 too under run-all
     assert data["rescued_hosts"] == ["h01"]
     assert res.exit_code == 0
+
+
+def test_fail_fast_gives_the_rescue_its_chance(tmp_path: Path, impl):
+    root = make_project(tmp_path, hosts=3)
+    flow = FLOW.replace("name: change\n  tasks", "name: ff\n  failure_strategy: fail-fast\n  tasks")
+    workflow(root, "ff", flow)
+    res, data = run(root, "ff")
+    assert res.exit_code == 1
+    # h01 and h02 fail the block: no stop yet; h01 is rescued, h02's rescue fails: that stops the run
+    assert statuses(data, 2) == {"h00": "skipped", "h01": "ok", "h02": "failed"}
+    assert data["rescued_hosts"] == ["h01"]
+    assert "fail-fast" in data["stopped"] and "h02" in data["stopped"]
+    assert set(statuses(data, 3).values()) == {"not_run"}  # always did not start: the run stopped
+
+
+def test_fail_fast_all_rescued_goes_on(tmp_path: Path):
+    root = make_project(tmp_path, hosts=3)
+    flow = FLOW.replace("name: change\n  tasks", "name: ff\n  failure_strategy: fail-fast\n  tasks")
+    workflow(root, "ff", flow.replace('"host.data.n != 2"', '"true"'))
+    res, data = run(root, "ff")
+    assert res.exit_code == 0, res.output
+    assert data["rescued_hosts"] == ["h01", "h02"] and data["stopped"] is None
+    assert statuses(data, 4) == {"h00": "ok", "h01": "ok", "h02": "ok"}

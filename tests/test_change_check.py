@@ -103,3 +103,22 @@ def test_declaring_check_mode():
     assert not declares_check_mode(plain)
     assert declares_check_mode(honours)
     assert declares_check_mode(check_mode_safe(plain))
+
+
+def test_diff_is_coloured_on_a_terminal():
+    import io
+
+    from rich.console import Console
+
+    from nornflow.cli.console import ConsoleReporter
+    from nornflow.run.results import TaskResult
+
+    tr = TaskResult("write_file", 0, ["r1"])
+    tr.diffs[0] = "--- a\n+++ a\n@@ -1 +1 @@\n-old\n+new\n"
+    out = io.StringIO()
+    ConsoleReporter(Console(file=out, force_terminal=True, width=100), show_diff=True)._print_diffs(tr)
+    text = out.getvalue()
+    assert "\x1b[32m+new" in text and "\x1b[31m-old" in text
+    plain = io.StringIO()
+    ConsoleReporter(Console(file=plain, width=100), show_diff=True)._print_diffs(tr)
+    assert "\x1b[" not in plain.getvalue() and "+new" in plain.getvalue()

@@ -134,3 +134,18 @@ def test_schema_command_includes_the_projects_own_hooks(tmp_path: Path):
     assert list(v.iter_errors(good))
     assert settings_res.exit_code == 0
     assert "task_dirs" in json.loads(settings_res.stdout)["properties"]
+
+
+@pytest.mark.source_tree
+def test_every_workflow_in_the_docs_validates():
+    import re
+
+    validator = _validator(workflow_schema())
+    found = 0
+    for md in [*sorted((REPO / "docs").glob("*.md")), REPO / "README.md"]:
+        for block in re.findall(r"```yaml\n(.*?)```", md.read_text(), re.S):
+            doc = yaml.safe_load(block)
+            if isinstance(doc, dict) and "workflow" in doc:
+                found += 1
+                assert not [e.message for e in validator.iter_errors(doc)], md
+    assert found >= 4

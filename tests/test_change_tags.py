@@ -39,6 +39,8 @@ def test_tags_run_only_the_tagged_tasks_and_always(root: Path):
     assert res.exit_code == 0, res.output
     assert _ran(data) == ["push", "verify", "report"]  # block tags reach its tasks; always runs
     assert data["selection"] == {"tags": ["config"], "skip_tags": [], "start_at_task": None}
+    assert data["tasks"][0]["controls"] == {"tags": ["config", "push"]}
+    assert "(tags config,push)" in res.output
     res, data = run(root, "tagged", "--tags", "facts,debug")
     assert _ran(data) == ["facts", "report", "debug"]  # never runs when named
 
@@ -85,7 +87,8 @@ def test_list_tasks_expands_blueprints_inside_blocks(tmp_path: Path):
     root = make_project(tmp_path, hosts=1)
     (root / "blueprints").mkdir(exist_ok=True)
     (root / "blueprints" / "checks.yaml").write_text(
-        "tasks:\n  - {name: echo, description: check one, tags: [check]}\n"
+        "tasks:\n"
+        "  - {name: echo, description: check one, tags: [check]}\n"
         "  - {name: echo, description: check two}\n"
     )
     workflow(

@@ -59,6 +59,8 @@ def test_throttle_2_never_exceeds_2_under_20_workers(tmp_path: Path, monkeypatch
     assert res.exit_code == 0, res.output
     assert _max_inside(data) == 2
     assert data["tasks"][0]["counts"]["ok"] == 40
+    assert data["tasks"][0]["controls"] == {"throttle": 2}
+    assert "(throttle 2)" in res.output  # the recap row
 
 
 def test_without_throttle_more_hosts_run_at_once(tmp_path: Path, monkeypatch):

@@ -513,7 +513,11 @@ def _task_recap(result: WorkflowResult) -> Table:
         table.add_column(column, justify="left" if column == "task" else "right")
     for task, c in zip(result.tasks, counts, strict=True):
         failed = c["failed"] - c["ignored"]
-        row = [f"{task.task_index + 1}. {markup(task.name)}", str(c["ok"]), str(c["changed"])]
+        row = [
+            f"{task.task_index + 1}. {markup(task.name)}{_controls(task)}",
+            str(c["ok"]),
+            str(c["changed"]),
+        ]
         row.append(f"[red]{failed}[/]" if failed else "0")
         if ignored:
             row.append(f"[yellow]{c['ignored']}[/]" if c["ignored"] else "0")
@@ -523,6 +527,17 @@ def _task_recap(result: WorkflowResult) -> Table:
         row.append(f"{task.duration:.2f}s")
         table.add_row(*row)
     return table
+
+
+def _controls(task: TaskResult) -> str:
+    """`` [throttle 2, tags a,b]``: a task's change controls in the recap (nothing when none)."""
+    c = task.controls
+    if not c:
+        return ""
+    parts = [f"throttle {c['throttle']}"] if "throttle" in c else []
+    parts += [f"tags {','.join(c['tags'])}"] if "tags" in c else []
+    parts += [f"check_mode {str(c['check_mode']).lower()}"] if "check_mode" in c else []
+    return f" [dim]({markup(', '.join(parts))})[/]"
 
 
 def _per_host_counts(result: WorkflowResult) -> dict[str, list[int]]:

@@ -82,10 +82,11 @@ def run_workflow(
         started = time.perf_counter()
         try:
             with _signals_stop(state, reporter, enabled=handle_sigint):
-                if prepared.tree is None and not serial:
+                if prepared.tree is None and not serial and max_fail_percentage is None:
                     for task_index, task in enumerate(prepared.tasks):
                         tr = TaskResult(task.name, task_index, names, index)
                         tr.print_output = task.print_output
+                        tr.controls = task.controls
                         result.tasks.append(tr)
                         _run_task(
                             task_index, task, tr, executor, state, strategy, reporter, failed_before, dry_run
@@ -101,6 +102,7 @@ def run_workflow(
                         dry_run,
                         serial,
                         max_fail_percentage,
+                        control,
                     )
         except KeyboardInterrupt:
             # aborted: keep what is known (hosts in flight are abandoned, as the operator asked)
@@ -146,13 +148,16 @@ def _run_flow(
     dry_run: bool,
     serial: Sequence[int | float] | None,
     max_fail_percentage: float | None,
+    control: RunControl,
 ) -> None:
-    """Blocks and batches: every task's result up front, then the flow's walk (nornflow.run.flow)."""
+    """Blocks and batches: every task's result up front, then the flow's walk (nornflow.run.flow).
+    Under fail-fast a failure inside a block that has a rescue stops the run only if the rescue fails."""
     names = result.hosts
     index = {name: i for i, name in enumerate(names)}
     for task_index, task in enumerate(prepared.tasks):
         tr = TaskResult(task.name, task_index, names, index)
         tr.print_output = task.print_output
+        tr.controls = task.controls
         result.tasks.append(tr)
 
     def run_on(task_index: int, positions: list[int] | None) -> None:
@@ -160,6 +165,13 @@ def _run_flow(
         before = tr.duration  # a task runs once per batch: its duration is the sum
         _run_task(task_index, task, tr, executor, state, strategy, reporter, set(), dry_run, positions)
         tr.duration += before
+
+    fail_fast = control.on_failed
+    holds = [0]
+
+    def hold(on: bool) -> None:
+        holds[0] += 1 if on else -1
+        control.on_failed = None if holds[0] else fail_fast
 
     run_flow(
         prepared.tree,
@@ -171,6 +183,7 @@ def _run_flow(
         notice=reporter.notice,
         serial=serial,
         max_fail_percentage=max_fail_percentage,
+        hold=hold if fail_fast is not None else None,
     )
     state.stopped = state.stopped or result.stopped
 

@@ -58,12 +58,21 @@ class FlowRun:
     stopped: Callable[[], bool]
     total: int
     rescued: set[int] = field(default_factory=set)
+    #: fail-fast: hold (True) and release (False) the stop on a failure while a block that has a
+    #: rescue runs, so that its rescue gets its chance; a failure the rescue does not save stops it then
+    hold: Callable[[bool], None] | None = None
 
-    def sequence(self, nodes: Sequence[Node], hosts: list[int]) -> set[int]:
-        """Run ``nodes`` in order on ``hosts``; the positions that failed (counted, not rescued)."""
+    def sequence(
+        self, nodes: Sequence[Node], hosts: list[int], over: Callable[[set[int]], bool] | None = None
+    ) -> set[int]:
+        """Run ``nodes`` in order on ``hosts``; the positions that failed (counted, not rescued).
+        ``over`` (the batch's top level) is asked after each task or whole block whether the failures
+        exceed the limit: then the sequence stops there."""
         failed: set[int] = set()
         keep_failed = self.strategy is FailureStrategy.RUN_ALL
         for node in nodes:
+            if over is not None and failed and over(failed):
+                break
             active = hosts if keep_failed or not failed else [p for p in hosts if p not in failed]
             if isinstance(node, int):
                 failed |= self._task(
@@ -86,7 +95,14 @@ class FlowRun:
 
     def block(self, block: Block, hosts: list[int]) -> set[int]:
         """A block on ``hosts``: its tasks, ``rescue`` for the hosts that failed, ``always`` for all."""
-        failed = self.sequence(block.block, hosts)
+        held = bool(block.rescue) and self.hold is not None
+        if held:
+            self.hold(True)  # type: ignore[misc]
+        try:
+            failed = self.sequence(block.block, hosts)
+        finally:
+            if held:
+                self.hold(False)  # type: ignore[misc]
         if block.rescue:
             to_rescue = [p for p in hosts if p in failed]
             self._not_entered(
@@ -135,11 +151,13 @@ def run_flow(
     notice: Callable[[str], None],
     serial: Sequence[int | float] | None,
     max_fail_percentage: float | None,
+    hold: Callable[[bool], None] | None = None,
 ) -> None:
-    """Walk ``tree`` (or the flat task list) once per batch; stop the batches when one fails too much."""
+    """Walk ``tree`` (or the flat task list) once per batch; stop the run when the failures of a batch
+    exceed ``max_fail_percentage`` (checked after each top-level task or block, so a rescue counts)."""
     nodes: list[Node] = list(tree) if tree is not None else list(range(n_tasks))
     total = len(result.hosts)
-    flow = FlowRun(run_task, result, strategy, stopped, total)
+    flow = FlowRun(run_task, result, strategy, stopped, total, hold=hold)
     batches = batches_of(serial, total)
     if serial:
         result.batches = [[result.hosts[i] for i in batch] for batch in batches]
@@ -154,14 +172,22 @@ def run_flow(
             continue
         if serial:
             notice(f"batch {number}/{len(batches)}: {len(batch)} host(s)")
-        failed = flow.sequence(nodes, list(batch))
-        if max_fail_percentage is not None and batch and 100 * len(failed) / len(batch) > max_fail_percentage:
+        size = len(batch)
+
+        def over(failed: set[int], size: int = size) -> bool:
+            return max_fail_percentage is not None and 100 * len(failed) / size > max_fail_percentage
+
+        failed = flow.sequence(nodes, list(batch), over if max_fail_percentage is not None else None)
+        if over(failed):
             aborted = (
-                f"max_fail_percentage {max_fail_percentage:g}% exceeded: {len(failed)} of {len(batch)} "
-                f"host(s) failed in batch {number}; the remaining batches were not run"
+                f"max_fail_percentage {max_fail_percentage:g}% exceeded: {len(failed)} of {size} "
+                f"host(s) failed in batch {number}; the run stopped there (later tasks and batches not run)"
             )
             result.stopped = result.stopped or aborted
-            if number < len(batches):
-                notice(aborted)
+            notice(aborted)
+            for tr in result.tasks:  # the batch's own later tasks
+                for i in batch:
+                    if tr.codes[i] == NOT_RUN:
+                        tr.skip_reasons[i] = aborted
     if flow.rescued:
         result.rescued_hosts = [result.hosts[i] for i in sorted(flow.rescued)]

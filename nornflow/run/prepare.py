@@ -56,6 +56,15 @@ class PreparedTask:
         return bool(forced) if forced is not None else declares_check_mode(self.info.func)
 
     @property
+    def controls(self) -> dict[str, Any] | None:
+        """The change controls of the task (throttle, tags, check_mode) for the results; None: none."""
+        found = {k: self.options[k] for k in ("throttle", "check_mode") if k in self.options}
+        tags = self.model.hooks.get("tags")
+        if tags is not None:
+            found["tags"] = [tags] if isinstance(tags, str) else list(tags)
+        return found or None
+
+    @property
     def print_output(self) -> bool:
         """Whether the task's output is shown (the ``output`` hook's option; default true)."""
         return bool(self.options.get("print_output", True))

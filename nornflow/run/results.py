@@ -111,6 +111,7 @@ class TaskResult:
 
     __slots__ = (
         "codes",
+        "controls",
         "diffs",
         "duration",
         "durations",
@@ -143,6 +144,8 @@ class TaskResult:
         self.extras: dict[int, dict[str, Any]] = {}
         self.duration = 0.0
         self.print_output = True
+        #: the task's change controls (throttle, tags, check_mode), when it has any
+        self.controls: dict[str, Any] | None = None
 
     def __getitem__(self, host: str) -> HostTaskResult:
         return self.host_result(self.index[host])
@@ -203,13 +206,16 @@ class TaskResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
-        return {
+        data = {
             "name": self.name,
             "index": self.task_index,
             "duration": round(self.duration, 6),
             "counts": self.counts(),
             "hosts": {r.host: r.to_dict() for r in self},
         }
+        if self.controls:
+            data["controls"] = self.controls
+        return data
 
 
 @dataclass

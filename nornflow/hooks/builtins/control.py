@@ -119,6 +119,7 @@ class ThrottleHook(WrapperHook):
     def configure(self, setup: TaskSetup) -> None:
         """Put a gate of this task (its own semaphore, never shared with another task) around it."""
         setup.wrap(_Gate(self.value))
+        setup.options["throttle"] = self.value
 
     def execute(self, call: Any, task_model: Any, task: Any, vars_mgr: Any, extra: Any) -> Any:
         """Called directly (not through a prepared task), it runs the task ungated."""
