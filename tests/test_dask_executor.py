@@ -317,6 +317,7 @@ def _start(project: Path, *args: str, env: dict[str, str] | None = None) -> subp
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", **(env or {})},
+        start_new_session=True,  # its own process group, as a command started from a terminal
     )
 
 
@@ -344,14 +345,25 @@ def _wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 60) -> N
         time.sleep(0.02)
 
 
-def test_ctrl_c_stops_the_shards_and_keeps_the_json_of_what_finished(cluster: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("where", ["scheduler", "local cluster"])
+def test_ctrl_c_stops_the_shards_and_keeps_the_json_of_what_finished(
+    cluster: Any, tmp_path: Path, where: str
+) -> None:
+    """With a scheduler, SIGINT goes to the driver; with the run's own local cluster, to the whole
+    process group (a terminal's Ctrl-C), which the workers must leave to the driver."""
     project = _project(tmp_path, settings={"workers": 1})
     _stop_workflow(project)
-    proc = _start(project, "--scheduler", cluster.scheduler_address, "--shards", "2")
+    mark = uuid.uuid4().hex
+    args = ["--scheduler", cluster.scheduler_address] if where == "scheduler" else []
+    proc = _start(project, *args, "--shards", "2", env={"NORNFLOW_TEST_MARK": mark})
     _wait_for(project / "marks" / "started-r0", proc)
     _wait_for(project / "marks" / "started-r4", proc)
-    proc.send_signal(signal.SIGINT)
+    if where == "scheduler":
+        proc.send_signal(signal.SIGINT)
+    else:
+        os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=120)
+    assert "KeyboardInterrupt" not in err  # no worker died of it
     assert proc.returncode == 130, err
     doc = json.loads(out)
     assert doc["interrupted"] is True and doc["signal"] == "SIGINT" and doc["incomplete"] is False
@@ -361,6 +373,7 @@ def test_ctrl_c_stops_the_shards_and_keeps_the_json_of_what_finished(cluster: An
     assert doc["variables"]["r0"]["first"] == "stopped"  # what finished kept its variables
     assert {h["status"] for h in doc["tasks"][1]["hosts"].values()} == {"not_run"}
     assert "interrupted (SIGINT)" in err
+    assert _marked(mark) == []
 
 
 def _marked(mark: str) -> list[int]:
@@ -410,4 +423,5 @@ def test_a_killed_worker_fails_exactly_its_hosts_naming_the_shard_and_leaves_no_
     assert [after[f"r{i}"]["status"] for i in range(8)] == ["ok"] * 4 + ["failed"] * 4
     assert doc["variables"]["r0"]["before"] == "before r0" and "r4" not in doc["variables"]
     assert "shard 1" in err and "was lost" in err
+    assert "FAILED 8 host(s): 4 ok, 4 failed" in err  # the recap counts the merged shards
     assert _marked(mark) == []  # the run's scheduler, nannies and workers are all gone

@@ -6,6 +6,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from nornflow.exceptions import SettingsError
@@ -26,6 +29,28 @@ def import_distributed() -> Any:
     return distributed
 
 
+@contextlib.contextmanager
+def _children_ignore_terminal_signals() -> Iterator[None]:
+    """While the local cluster starts its worker processes, SIGINT and SIGHUP are ignored, and the
+    workers inherit that: a terminal's Ctrl-C (or hang-up) goes to the whole process group, and it is
+    the driver's to handle (it stops the shards, which finish their running hosts). A Ctrl-C in
+    these seconds is lost; signals handled in code (not SIG_DFL/SIG_IGN/Python's) are left alone."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    names = ("SIGINT", "SIGHUP")
+    previous = {}
+    for sig in (getattr(signal, n) for n in names if hasattr(signal, n)):
+        old = signal.getsignal(sig)
+        if old is not None:
+            previous[sig] = signal.signal(sig, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 class Cluster:
     """A client connected to the run's scheduler; the local cluster too when the run started one."""
 
@@ -44,17 +69,18 @@ class Cluster:
         if spec.scheduler is None:
             n = spec.shards or os.cpu_count() or 1
             try:
-                self.local = distributed.LocalCluster(
-                    n_workers=n,
-                    threads_per_worker=1,
-                    processes=True,
-                    host="127.0.0.1",
-                    scheduler_port=0,
-                    dashboard_address=None,
-                    worker_dashboard_address=None,
-                    memory_limit=0,
-                    silence_logs=logging.CRITICAL,  # shutdown chatter of the run's own workers
-                )
+                with _children_ignore_terminal_signals():
+                    self.local = distributed.LocalCluster(
+                        n_workers=n,
+                        threads_per_worker=1,
+                        processes=True,
+                        host="127.0.0.1",
+                        scheduler_port=0,
+                        dashboard_address=None,
+                        worker_dashboard_address=None,
+                        memory_limit=0,
+                        silence_logs=logging.CRITICAL,  # shutdown chatter of the run's own workers
+                    )
             except Exception as exc:
                 raise SettingsError(
                     f"cannot start a local Dask cluster of {n} workers: {type(exc).__name__}: {exc}",

@@ -225,6 +225,7 @@ class DaskExecutor:
         fired: list[list[int]] = []
         stopped = False
         last_drain = last_check = time.monotonic()
+        unreachable = 0.0
         tick = 0.002
         while pending:
             if control.stop.is_set() and not stopped:
@@ -248,15 +249,31 @@ class DaskExecutor:
             now = time.monotonic()
             if pending and now - last_check >= LIVENESS_INTERVAL:
                 last_check = now
-                alive = self._cluster.workers() if self._cluster is not None else None
+                alive, unreachable = self._alive(unreachable)
                 for number, (ref, _call) in list(pending.items()):
-                    if alive is not None and ref.worker not in alive:
+                    if unreachable > self.spec.connect_timeout:
+                        del pending[number]
+                        self._lose(
+                            ref, result, mine[number], ShardLost("the Dask scheduler stopped answering")
+                        )
+                    elif alive is not None and ref.worker not in alive:
                         del pending[number]
                         self._lose(ref, result, mine[number], ShardLost("its worker left the cluster"))
             if pending and now - last_drain >= DRAIN_INTERVAL:
                 last_drain = now
                 self._drain(result, pending, mine, on_row)
         return fired
+
+    def _alive(self, unreachable: float) -> tuple[set[str] | None, float]:
+        """The workers the scheduler knows now, and for how long (seconds) it has not answered: a
+        scheduler gone for longer than ``connect_timeout`` loses the shards still running."""
+        if self._cluster is None:
+            return None, 0.0
+        try:
+            return self._cluster.workers(), 0.0
+        except Exception as exc:
+            log.warning("the Dask scheduler did not answer: %s", exc)
+            return None, unreachable + LIVENESS_INTERVAL
 
     def _drain(self, result: TaskResult, pending: dict[int, Any], mine: dict[int, Any], on_row: Any) -> None:
         calls = [(number, ref, ref.actor.drain()) for number, (ref, _call) in pending.items()]
