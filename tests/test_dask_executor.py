@@ -28,6 +28,7 @@ from typer.testing import CliRunner  # noqa: E402
 
 from nornflow.cli.app import app  # noqa: E402
 from nornflow.cli.project import create_project  # noqa: E402
+from nornflow.exceptions import SettingsError  # noqa: E402
 from nornflow.run.api import NornFlow  # noqa: E402
 
 pytestmark = pytest.mark.dask
@@ -425,3 +426,55 @@ def test_a_killed_worker_fails_exactly_its_hosts_naming_the_shard_and_leaves_no_
     assert "shard 1" in err and "was lost" in err
     assert "FAILED 8 host(s): 4 ok, 4 failed" in err  # the recap counts the merged shards
     assert _marked(mark) == []  # the run's scheduler, nannies and workers are all gone
+
+
+# -- with the change controls --------------------------------------------------------------------------
+
+
+def _controlled() -> dict[str, Any]:
+    return {
+        "workflow": {
+            "name": "controlled",
+            "serial": [2, "50%"],
+            "tasks": [
+                {"name": "echo", "args": {"msg": "pre {{ host.name }}"}, "tags": ["pre"], "set_to": "pre"},
+                {
+                    "name": "main change",
+                    "block": [
+                        {"name": "flaky", "args": {"fail_on": "r3"}},
+                        {"name": "echo", "args": {"msg": "after {{ host.name }}"}},
+                    ],
+                    "rescue": [{"name": "echo", "args": {"msg": "rescued {{ host.name }}"}}],
+                    "always": [{"name": "set", "args": {"done": "{{ host.name }} done"}}],
+                },
+                {"name": "assert", "args": {"that": ["host.n < 100"]}},
+                {"name": "echo", "args": {"msg": "skipped"}, "tags": ["never"]},
+            ],
+        }
+    }
+
+
+def test_batches_blocks_tags_and_assert_give_the_local_runs_json_sharded(
+    cluster: Any, tmp_path: Path
+) -> None:
+    """Rolling batches, block/rescue/always, tag selection and assert run the same over shards."""
+    project = _project(tmp_path)
+    local = NornFlow(project / "nornflow.yaml").run(_controlled(), skip_tags=["pre"]).to_dict()
+    sharded = (
+        NornFlow(project / "nornflow.yaml")
+        .run(_controlled(), skip_tags=["pre"], executor=_sharded(cluster, shards=2))
+        .to_dict()
+    )
+    assert _strip(sharded) == _strip(local)
+    assert local["rescued_hosts"] == ["r3"] and len(local["batches"]) == 3
+    assert local["tasks"][0]["name"] == "flaky"  # the tagged tasks were left out
+    assert local["variables"]["r3"]["done"] == "r3 done" and "pre" not in local["variables"]["r0"]
+
+
+def test_throttle_cannot_be_sharded(cluster: Any, tmp_path: Path) -> None:
+    """A run-wide throttle over several shards is refused before any task, naming the task."""
+    project = _project(tmp_path)
+    workflow = {"workflow": {"name": "t", "tasks": [{"name": "echo", "args": {"msg": "x"}, "throttle": 2}]}}
+    with pytest.raises(SettingsError, match="throttle") as caught:
+        NornFlow(project / "nornflow.yaml").run(workflow, executor=_sharded(cluster, shards=2))
+    assert caught.value.key == "throttle"

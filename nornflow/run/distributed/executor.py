@@ -111,6 +111,17 @@ class DaskExecutor:
                 "WorkflowModel built in code",
                 key="executor",
             )
+        throttled = [t for t in self.workflow.tasks if "throttle" in t.options]
+        if throttled and self.spec.shards != 1:
+            # each shard's gate counts only its own hosts: N shards would let N x throttle hosts in
+            raise SettingsError(
+                f"task {throttled[0].model.name!r} has throttle: {throttled[0].options['throttle']}, a "
+                "limit for the whole run that shards cannot share; run it with --executor local or "
+                "--shards 1",
+                file=self.workflow.file,
+                task=throttled[0].model.name,
+                key="throttle",
+            )
         self._plan = plan
         cluster = Cluster(self.spec)
         self._cluster = cluster
