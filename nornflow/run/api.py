@@ -25,10 +25,12 @@ from nornflow.jinja_filters import load_j2_filter_dirs
 from nornflow.models.workflow import WorkflowModel
 from nornflow.run.driver import run_workflow
 from nornflow.run.executor import Executor, LocalExecutor
+from nornflow.run.journal import JournalMasking
 from nornflow.run.prepare import PreparedWorkflow, prepare
 from nornflow.run.processors import load_processor_class, make_processors
 from nornflow.run.reporter import Reporter
 from nornflow.run.results import WorkflowResult
+from nornflow.run.resume import start_journal
 from nornflow.secrets import add_secret_names
 from nornflow.settings import FailureStrategy, Settings, settings_path
 from nornflow.templating import environment
@@ -341,6 +343,10 @@ class NornFlow:
         executor: Executor | None = None,
         handle_sigint: bool = True,
         allow_empty: bool = False,
+        journal: bool | None = None,
+        resume: str | None = None,
+        force: bool = False,
+        mask: JournalMasking | None = None,
     ) -> WorkflowResult:
         """Run ``workflow`` and return its structured result (never raises for per-host failures).
 
@@ -348,6 +354,11 @@ class NornFlow:
         anything runs, unless ``allow_empty`` (then the run does nothing and reports 0 hosts).
         ``processors`` (Nornir processor objects) replace the configured ones for this run;
         ``executor`` replaces the in-process one (it must run the hosts of the filtered inventory).
+        ``journal`` (default: the ``journal`` setting, for a project with a settings file) writes
+        the run's journal in the project
+        (``.nornflow/runs``), masked by ``mask``; ``resume`` continues the journaled run of that id
+        (``""``: the latest unfinished one) unless its workflow, inputs or inventory changed
+        (``force`` accepts the changes). See docs/journal.md.
         """
         prepared = (
             workflow if isinstance(workflow, PreparedWorkflow) else self.load_workflow(workflow, vars=vars)
@@ -384,17 +395,47 @@ class NornFlow:
                 config=self._config,
                 pause_gc=self.tune_gc,
             )
-        return run_workflow(
-            prepared,
-            executor,
-            hosts=list(inventory.hosts),
-            static_vars=static,
-            strategy=strategy,
-            dry_run=dry,
-            workers=n_workers,
-            reporter=reporter or Reporter(),
-            handle_sigint=handle_sigint,
-        )
+        reporter = reporter or Reporter()
+        observer = state = None
+        if journal is None:  # a project of its own (a settings file): journaled unless it says not
+            journal = self.settings.journal and self.settings.source is not None
+        if resume is not None or journal:
+            observer, state = start_journal(
+                self.settings,
+                prepared,
+                hosts=list(inventory.hosts),
+                cli_vars=vars,
+                filters=filters,
+                strategy=strategy.value,
+                dry_run=bool(dry),
+                workers=n_workers,
+                mask=mask,
+                resume=resume,
+                force=force,
+                notice=reporter.notice,
+            )
+        try:
+            result = run_workflow(
+                prepared,
+                executor,
+                hosts=list(inventory.hosts),
+                static_vars=static,
+                strategy=strategy,
+                dry_run=dry,
+                workers=n_workers,
+                reporter=reporter,
+                handle_sigint=handle_sigint,
+                observer=observer,
+                resume=state,
+            )
+        finally:
+            if observer is not None:
+                observer.close()
+        if observer is not None:
+            result.run_id = observer.run_id
+            if observer.error:
+                reporter.notice(f"warning: {observer.error}")
+        return result
 
 
 def _asks_for_nornir_logging(path: Path) -> bool:

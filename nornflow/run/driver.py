@@ -19,9 +19,11 @@ from typing import Any
 from nornflow._hotpath import FAILED, NOT_RUN, SKIPPED
 from nornflow.exceptions import RunInProgressError
 from nornflow.run.executor import Executor, RunControl, RunPlan
+from nornflow.run.observer import OutcomeObserver
 from nornflow.run.prepare import PreparedTask, PreparedWorkflow
 from nornflow.run.reporter import Reporter
 from nornflow.run.results import TaskResult, WorkflowResult
+from nornflow.run.resume import ResumeState
 from nornflow.settings import FailureStrategy
 
 __all__ = ["STOP_SIGNALS", "RunAborted", "RunState", "run_workflow"]
@@ -56,8 +58,13 @@ def run_workflow(
     workers: int,
     reporter: Reporter,
     handle_sigint: bool = True,
+    observer: OutcomeObserver | None = None,
+    resume: ResumeState | None = None,
 ) -> WorkflowResult:
-    """Run ``prepared`` on ``hosts`` through ``executor`` and return its structured result."""
+    """Run ``prepared`` on ``hosts`` through ``executor`` and return its structured result.
+
+    ``observer`` (the run's journal) gets every host-task outcome; ``resume`` holds what a journal of
+    this run already knows: those host-tasks are not run again, their variables come back."""
     wf = prepared.model
     names = list(hosts)
     index = {name: i for i, name in enumerate(names)}
@@ -67,6 +74,7 @@ def run_workflow(
         on_failed=state.fail_fast if strategy is FailureStrategy.FAIL_FAST else None,
         on_host=reporter.host_completed if reporter.per_host else None,
         notice=reporter.notice,
+        observer=observer,
     )
     result = WorkflowResult(workflow=wf.name, hosts=names, dry_run=dry_run, failure_strategy=strategy.value)
     failed_before: set[str] = set()
@@ -80,16 +88,35 @@ def run_workflow(
                     tr = TaskResult(task.name, task_index, names, index)
                     tr.print_output = task.print_output
                     result.tasks.append(tr)
-                    _run_task(task_index, task, tr, executor, state, strategy, reporter, failed_before)
+                    if resume is not None:
+                        resume.fill(task_index, tr)
+                        if strategy is FailureStrategy.FAIL_FAST and FAILED in tr.codes:
+                            state.fail_fast(names[tr.codes.index(FAILED)], task.name)  # as it was
+                    _run_task(
+                        task_index,
+                        task,
+                        tr,
+                        executor,
+                        state,
+                        strategy,
+                        reporter,
+                        failed_before,
+                        observer,
+                        resume,
+                    )
         except KeyboardInterrupt:
             # aborted: keep what is known (hosts in flight are abandoned, as the operator asked)
             result.incomplete = True
             _settle(result, state, started)
+            if observer is not None:
+                observer.run_completed(result)
             raise RunAborted(result) from None
         finally:
             result.variables = executor.variables()
             executor.close()
     _settle(result, state, started)
+    if observer is not None:
+        observer.run_completed(result)
     reporter.workflow_completed(result)
     return result
 
@@ -124,6 +151,8 @@ def _run_task(
     strategy: FailureStrategy,
     reporter: Reporter,
     failed_before: set[str],
+    observer: OutcomeObserver | None = None,
+    resume: ResumeState | None = None,
 ) -> None:
     """One task: its active hosts by the strategy, the executor's fan-out, what was never started."""
     names = tr.hosts
@@ -133,9 +162,15 @@ def _run_task(
             tr.skip_reasons[i] = reason
         return
     positions = _active(tr, failed_before, strategy)
+    if resume is not None:
+        positions = resume.remaining(task_index, tr, positions)
     reporter.task_started(task.model, task_index, len(names) if positions is None else len(positions))
+    if observer is not None:
+        observer.task_started(task_index, tr, positions)
     reporter.task_running(task.model, tr)
     executor.run_task(task_index, tr, positions)
+    if resume is not None:
+        resume.restore(task_index, executor)
     if NOT_RUN in tr.codes:
         reason = "run interrupted" if state.interrupted else "run stopped before this host"
         for i, code in enumerate(tr.codes):
@@ -143,6 +178,8 @@ def _run_task(
                 tr.skip_reasons.setdefault(i, reason)
     if FAILED in tr.codes:
         failed_before.update(names[i] for i, code in enumerate(tr.codes) if code == FAILED)
+    if observer is not None:
+        observer.task_completed(task_index, tr)
     reporter.task_completed(task.model, tr)
 
 

@@ -225,6 +225,8 @@ class WorkflowResult:
     dry_run: bool = False
     failure_strategy: str = "skip-failed"
     variables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the id of the run's journal (``.nornflow/runs/<run_id>``), when it was journaled
+    run_id: str | None = None
 
     @property
     def failed(self) -> bool:
