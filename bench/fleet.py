@@ -23,6 +23,9 @@ With ``--sleep-ms`` the task sleeps (a device's latency) and the threaded modes 
 concurrency: ``N x T x latency / (wall x W)`` as a percentage of the ideal. ``--repeat N`` runs the modes
 N times round-robin and keeps each mode's best run. The last line of output is JSON with every figure.
 
+nornflow journals every run (``.nornflow/runs`` in the generated project) unless ``--no-journal``: the
+journal's cost is the difference between a run with and one without it.
+
 ``cli-compiled`` runs ``nornflow run fleet`` as a user would on a terminal (``FORCE_COLOR=1``: progress
 bar and colours rendered, the output discarded) and is compared, whole command against whole command,
 with ``nornflow-compiled``.
@@ -260,7 +263,9 @@ class CountingProcessor:
         self.calls += 1
 
 
-def child_engine(project: Path, tasks: int, workers: int, with_processor: bool = False) -> dict[str, Any]:
+def child_engine(
+    project: Path, tasks: int, workers: int, with_processor: bool = False, journal: bool = True
+) -> dict[str, Any]:
     """The quiet engine API: ``NornFlow(settings, workers=W, tune_gc=True).run("fleet")`` with no
     reporter (``tune_gc`` as the CLI asks: freeze after the load, GC paused in fan-outs)."""
     from nornflow import _hotpath
@@ -278,7 +283,7 @@ def child_engine(project: Path, tasks: int, workers: int, with_processor: bool =
     rss_loaded = status_kb("VmRSS")
     reset = reset_peak()
     t0, c0 = time.perf_counter(), time.process_time()
-    result = nf.run("fleet")
+    result = nf.run("fleet", journal=journal)
     run, cpu = time.perf_counter() - t0, time.process_time() - c0
     peak = status_kb("VmHWM") if reset else None
     instances = len(_hotpath.HOOK_CACHE)
@@ -305,13 +310,15 @@ def child_engine(project: Path, tasks: int, workers: int, with_processor: bool =
     }
 
 
-def child_main(mode: str, project: Path, tasks: int, workers: int) -> None:
+def child_main(mode: str, project: Path, tasks: int, workers: int, journal: bool = True) -> None:
     """Run one mode in this process and print its figures as one JSON line."""
     kind = MODES[mode][0]
     if kind == "nornir":
         figures = child_nornir(project, tasks, workers)
     else:
-        figures = child_engine(project, tasks, workers, with_processor=kind == "engine+processor")
+        figures = child_engine(
+            project, tasks, workers, with_processor=kind == "engine+processor", journal=journal
+        )
     figures["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     figures["gc_frozen"] = gc.get_freeze_count()
     sys.stdout.write(json.dumps(figures) + "\n")
@@ -368,6 +375,7 @@ def run_mode(mode: str, project: Path, args: argparse.Namespace) -> dict[str, An
             str(project),
             "--workers",
             str(workers),
+            *(["--no-journal"] if args.no_journal else []),
         ]
         # rendered as on a terminal (progress bar, colours), though the output itself is discarded
         env["FORCE_COLOR"] = "1"
@@ -387,6 +395,7 @@ def run_mode(mode: str, project: Path, args: argparse.Namespace) -> dict[str, An
         str(args.tasks),
         "--workers",
         str(workers),
+        *(["--no-journal"] if args.no_journal else []),
     ]
     code, wall, _, stdout, stderr = spawn(cmd, env, capture=True)
     figures["cmd_s"] = wall
@@ -584,6 +593,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--repeat", type=int, default=1, help="run every mode N times (round-robin) and keep each mode's best"
     )
     parser.add_argument("--keep", type=Path, default=None, help="generate into DIR and keep it")
+    parser.add_argument(
+        "--no-journal",
+        action="store_true",
+        help="run nornflow without its run journal (.nornflow/runs): the journal's cost is the difference",
+    )
     parser.add_argument("--child", choices=list(MODES), help=argparse.SUPPRESS)
     parser.add_argument("--project", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -593,7 +607,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Generate once, run every selected mode in its own subprocess, print the table and a JSON line."""
     args = parse_args(argv)
     if args.child:
-        child_main(args.child, args.project, args.tasks, args.workers)
+        child_main(args.child, args.project, args.tasks, args.workers, journal=not args.no_journal)
         return
     modes = args.modes or [m for m in MODES if not args.sleep_ms or MODES[m][1] == "W"]
     with tempfile.TemporaryDirectory(prefix="nornflow-fleet-") as tmp:

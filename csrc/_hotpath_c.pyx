@@ -63,6 +63,7 @@ cdef enum:
     C_CHANGED = 2
     C_FAILED = 3
     C_SKIPPED = 4
+    C_STARTED = 255  # what ``on_start`` gets: a run journal's mark of a host that started a task
 
 NOT_RUN, OK, CHANGED, FAILED, SKIPPED = C_NOT_RUN, C_OK, C_CHANGED, C_FAILED, C_SKIPPED
 
@@ -695,6 +696,7 @@ cdef class TaskStep:
     cdef public object on_done
     cdef public object on_exception
     cdef public object on_failure
+    cdef public object on_start
     cdef public list payloads
     cdef public list positions
     cdef public dict primed
@@ -737,6 +739,7 @@ cdef class TaskStep:
         self.on_exception = None
         self.on_failure = None
         self.on_done = None
+        self.on_start = None
         self.stop = None
 
     def __call__(self, Py_ssize_t k):
@@ -826,6 +829,8 @@ cdef class TaskStep:
         cdef double t0 = _clock()
         cdef object outcome = None
         cdef uint8_t code
+        if self.on_start is not None:
+            self.on_start(i, C_STARTED)
         try:
             if self.has_pre:
                 decision = self.primed.pop(i, None) if self.primed else None

@@ -63,6 +63,7 @@ IMPLEMENTATION = "python"
 
 #: Status codes of a host's outcome, one byte per host in a task's results.
 NOT_RUN, OK, CHANGED, FAILED, SKIPPED = 0, 1, 2, 3, 4
+_STARTED = 255  # what ``on_start`` gets: a run journal's mark of a host that started a task
 
 
 class HookInstanceCache:
@@ -639,6 +640,7 @@ class TaskStep:
         "on_done",
         "on_exception",
         "on_failure",
+        "on_start",
         "payloads",
         "positions",
         "primed",
@@ -684,6 +686,7 @@ class TaskStep:
         #: (i, outcome) -> None: records why host i failed (its outcome's exception), applies fail-fast
         self.on_failure: Callable[[int, Outcome], None] | None = None
         self.on_done: Callable[[int, int], None] | None = None  #: (i, code) per finished host
+        self.on_start: Callable[[int, int], None] | None = None  #: (i, STARTED) per starting host
         self.stop: threading.Event | None = None  #: set: Nornir-path hosts not started stay not run
 
     def __call__(self, k: int) -> None:
@@ -769,6 +772,8 @@ class TaskStep:
         """The step for host ``i``; its outcome, or None when a pre-hook skipped the host."""
         t0 = _clock()
         outcome = None
+        if self.on_start is not None:
+            self.on_start(i, _STARTED)
         try:
             if self.has_pre:
                 primed = self.primed

@@ -52,6 +52,7 @@ __all__ = [
     "add_secret_names",
     "is_secret_key",
     "mask_data",
+    "may_name_secret",
 ]
 
 MASK = "********"
@@ -256,6 +257,8 @@ class SecretRegistry:
         self._lock = threading.Lock()
         self._secrets: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
+        #: some secret holds a character JSON escapes (a quote, a backslash, a control character)
+        self._escaped = False
 
     def __len__(self) -> int:
         """Number of known secret values."""
@@ -324,7 +327,16 @@ class SecretRegistry:
             if new:
                 self._secrets |= new
                 self._pattern = None
+                self._escaped = self._escaped or any(_JSON_ESCAPED.search(t) for t in new)
         return len(new)
+
+    def found_in(self, text: str) -> bool:
+        """Whether a known secret occurs in ``text`` (JSON text: True also when a secret holds a
+        character JSON escapes, which a plain search could miss): a fast screen before masking data."""
+        if self._escaped:
+            return True
+        pattern = self._compiled()
+        return pattern is not None and pattern.search(text) is not None
 
     def _compiled(self) -> re.Pattern[str] | None:
         """The pattern for the current secrets, built lazily once per change of the set."""
@@ -344,6 +356,21 @@ class SecretRegistry:
         if pattern is None:
             return text
         return pattern.sub(MASK, text)
+
+
+_JSON_ESCAPED = re.compile(r'["\\\x00-\x1f]')
+
+
+def may_name_secret(text: str) -> bool:
+    """Whether ``text`` (say, a JSON document) holds anything a secret key name could be: False
+    means no key in it is secret, so masking it by key name changes nothing (a fast screen)."""
+    if SECRET_KEY_PATTERN.search(text) is not None:
+        return True
+    names = _EXTRA_NAMES
+    if not names:
+        return False
+    folded = _normalised(text)
+    return any(name in folded for name in names)
 
 
 class SecretMaskingFilter(logging.Filter):

@@ -288,6 +288,12 @@ class Settings(BaseModel):
     log_dir: str | None = None
     #: What the log file records: DEBUG, INFO (default), WARNING, ERROR or CRITICAL.
     log_level: str = "INFO"
+    #: Journal every run in ``.nornflow/runs/<run-id>/`` (``--no-journal`` turns it off for one run).
+    journal: bool = True
+    #: Journaled runs kept: the oldest beyond this many are deleted when a run starts (0: no limit).
+    journal_keep: int = Field(default=50, ge=0)
+    #: Journaled runs older than this many days are deleted when a run starts (0: no limit).
+    journal_max_age_days: float = Field(default=30.0, ge=0)
     #: Installed packages whose tasks, hooks, filters, blueprints and workflows load with the project's.
     packages: list[PackageSpec] = Field(default_factory=list)
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)

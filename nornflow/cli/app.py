@@ -23,6 +23,7 @@ from rich.table import Table
 from nornflow.cli.console import PROGRESS_INTERVAL, ConsoleReporter, LoadingNotice, Recap
 from nornflow.cli.logfile import RunLog, log_to_file
 from nornflow.cli.masking import Masker, log_to_stderr
+from nornflow.cli.runs import resume_args, runs_app, use_run_journals
 from nornflow.cli.text import markup, printable
 from nornflow.exceptions import NornFlowError, UsageError
 from nornflow.inventory.filters import parse_filters, parse_limit
@@ -47,6 +48,7 @@ show_app = typer.Typer(
     help="Show tasks, hooks, filters, workflows, blueprints or settings.", no_args_is_help=True
 )
 app.add_typer(show_app, name="show")
+app.add_typer(runs_app, name="runs")
 
 
 class _Ctx:
@@ -361,6 +363,14 @@ def run(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Per-host lines even for large runs."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
     show_secrets: bool = typer.Option(False, "--show-secrets", help="Do not mask secrets in output."),
+    no_journal: bool = typer.Option(False, "--no-journal", help="Do not journal this run (.nornflow/runs)."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the latest unfinished run (--resume RUN_ID: that run)."
+    ),
+    resume_id: str | None = typer.Option(None, "--resume-run", hidden=True),
+    force: bool = typer.Option(
+        False, "--force", help="With --resume: resume although the workflow, inputs or inventory changed."
+    ),
     project: Path | None = _PROJECT,
     settings_file: Path | None = _SETTINGS,
 ) -> None:
@@ -376,8 +386,14 @@ def run(
         try:
             _check_output_file(json_file, "--json-file")
             _check_output_file(failed_hosts, "--failed-hosts")
+            resumed = resume_id if resume_id is not None else ("" if resume else None)
+            if resumed is not None and no_journal:
+                raise UsageError("--resume continues a journaled run: leave out --no-journal", key="--resume")
+            if force and resumed is None:
+                raise UsageError("--force only applies to --resume", key="--force")
             cli_vars = parse_assignments(vars_, "--vars")
             task_args = parse_assignments(args_, "--args")
+            use_run_journals(project, settings_file)
             filters = _cli_filters(filter_, limit)
             interval = _progress_interval()
             engine = _engine(project, settings_file, workers, tune_gc=True)  # a CLI run owns its process
@@ -426,6 +442,10 @@ def run(
                 skip_tags=skip,
                 start_at_task=start_at_task,
                 executor=_executor_spec(engine, executor, shards, scheduler),
+                journal=not no_journal and engine.settings.journal,
+                resume=resumed,
+                force=force,
+                mask=masker if masker.enabled else None,
             )
             run_log.finished(result)
         except NornFlowError as exc:
@@ -765,7 +785,7 @@ def show_settings(
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the CLI (the console script goes through ``nornflow.__main__`` for a fast --version)."""
-    app(args=list(sys.argv[1:] if argv is None else argv), prog_name="nornflow")
+    app(args=resume_args(list(sys.argv[1:] if argv is None else argv)), prog_name="nornflow")
 
 
 if __name__ == "__main__":  # pragma: no cover

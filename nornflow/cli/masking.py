@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from nornflow.cli.text import printable
 from nornflow.hooks.builtins.set_to import SetToHook
 from nornflow.hooks.registry import HOOK_REGISTRY
-from nornflow.secrets import SecretMaskingFilter, SecretRegistry, is_secret_key, mask_data
+from nornflow.secrets import SecretMaskingFilter, SecretRegistry, is_secret_key, mask_data, may_name_secret
 
 if TYPE_CHECKING:
     from nornflow.models.task import TaskModel
@@ -42,6 +42,11 @@ class Masker:
 
     def mask_text(self, text: str) -> str:
         return self.registry.mask_text(text) if self.enabled else text
+
+    def might_mask(self, text: str) -> bool:
+        """False when masking data whose JSON text is ``text`` cannot change it (no secret-like key,
+        no known secret): the run journal's fast path."""
+        return self.enabled and (may_name_secret(text) or self.registry.found_in(text))
 
     def learn(self, data: Any) -> None:
         """Remember the values under secret-named keys anywhere in ``data``."""

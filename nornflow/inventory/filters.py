@@ -498,13 +498,30 @@ def read_values_file(path: str | Path, option: str) -> list[str]:
     return values
 
 
+#: What ``@run:RUN_ID:failed`` values read: ``(run_id, what, option) -> host names``. The command line
+#: sets it (journaled runs belong to the run layer, above this one); None: not available.
+RUN_HOSTS: Callable[[str, str, str], list[str]] | None = None
+
+
+def _run_values(value: str, option: str) -> list[str]:
+    """The hosts ``@run:RUN_ID:failed`` names (``not_run`` and ``all`` too), from the run's journal."""
+    run_id, sep, what = value[len("@run:") :].partition(":")
+    if not run_id.strip() or not sep:
+        raise UsageError(f"{option}: write @run:RUN_ID:failed (`nornflow runs` lists the runs)", key=option)
+    if RUN_HOSTS is None:
+        raise UsageError(f"{option}: @run: values are read on the command line only", key=option)
+    return RUN_HOSTS(run_id.strip(), what.strip(), option)
+
+
 def _split_values(text: str, option: str) -> list[str]:
     """``a,b,@FILE``: values split at commas (``\\,`` is a literal comma); ``@FILE`` items are the
     values listed in FILE, ``\\@`` starts a value with a literal ``@``."""
     values: list[str] = []
     for raw in _COMMA.split(text):
         value = raw.strip().replace("\\,", ",")
-        if value.startswith("@"):
+        if value.startswith("@run:"):
+            values.extend(_run_values(value, option))
+        elif value.startswith("@"):
             if not value[1:].strip():
                 raise UsageError(f"{option}: '@' must be followed by a file name", key=option)
             values.extend(read_values_file(value[1:].strip(), option))

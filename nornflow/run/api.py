@@ -27,10 +27,12 @@ from nornflow.jinja_filters import load_j2_filter_dirs
 from nornflow.models.workflow import WorkflowModel
 from nornflow.run.driver import run_workflow
 from nornflow.run.executor import Executor, LocalExecutor
+from nornflow.run.journal import JournalMasking
 from nornflow.run.prepare import PreparedWorkflow, prepare
 from nornflow.run.processors import load_processor_class, make_processors
 from nornflow.run.reporter import Reporter
 from nornflow.run.results import WorkflowResult
+from nornflow.run.resume import start_journal
 from nornflow.run.selection import select_tasks, serial_sizes
 from nornflow.secrets import add_secret_names
 from nornflow.settings import ExecutorSettings, FailureStrategy, Settings, settings_path
@@ -358,6 +360,10 @@ class NornFlow:
         tags: Sequence[str] | None = None,
         skip_tags: Sequence[str] | None = None,
         start_at_task: str | None = None,
+        journal: bool | None = None,
+        resume: str | None = None,
+        force: bool = False,
+        mask: JournalMasking | None = None,
     ) -> WorkflowResult:
         """Run ``workflow`` and return its structured result (never raises for per-host failures).
 
@@ -368,6 +374,10 @@ class NornFlow:
         says where the hosts run as the settings' ``executor`` key does (``{"kind": "dask", ...}``).
         ``serial`` (sizes, as the workflow's ``serial:``) overrides the workflow's batches; ``tags``,
         ``skip_tags`` and ``start_at_task`` select the tasks that run (nornflow.run.selection).
+        ``journal`` (default: the ``journal`` setting, for a project with a settings file) writes
+        the run's journal in the project (``.nornflow/runs``), masked by ``mask``; ``resume``
+        continues the journaled run of that id (``""``: the latest unfinished one) unless its
+        workflow, inputs or inventory changed (``force`` accepts the changes). See docs/journal.md.
         """
         prepared = (
             workflow if isinstance(workflow, PreparedWorkflow) else self.load_workflow(workflow, vars=vars)
@@ -408,20 +418,65 @@ class NornFlow:
                 pause_gc=self.tune_gc,
             )
         execution_hooks.ABANDONED.limit = self.settings.max_abandoned_threads  # process-wide, as threads
-        result = run_workflow(
-            prepared,
-            executor,
-            hosts=list(inventory.hosts),
-            static_vars=static,
-            strategy=strategy,
-            dry_run=dry,
-            workers=n_workers,
-            reporter=reporter or Reporter(),
-            handle_sigint=handle_sigint,
-            serial=sizes,
-            max_fail_percentage=wf.max_fail_percentage,
-        )
+        reporter = reporter or Reporter()
+        observer = state = None
+        if journal is None:  # a project of its own (a settings file): journaled unless it says not
+            journal = self.settings.journal and self.settings.source is not None
+        flow = prepared.tree is not None or bool(sizes) or wf.max_fail_percentage is not None
+        sharded = not getattr(executor, "feeds_journal", True)  # an executor whose hosts run elsewhere
+        if resume is not None and (flow or sharded):
+            what = "blocks or serial batches" if flow else "a sharded (dask) executor"
+            raise WorkflowError(
+                f"--resume: a run with {what} cannot be resumed yet; rerun it (see docs/journal.md)",
+                file=prepared.file,
+                key="--resume",
+            )
+        if journal and sharded:
+            # the shards' per-host outcomes and variables do not reach the driver's journal as hosts
+            # finish: a journal of this run could not resume it, so none is written
+            reporter.notice(
+                "note: the run journal does not cover sharded runs yet; this run is not journaled"
+            )
+            journal = False
+        if resume is not None or journal:
+            observer, state = start_journal(
+                self.settings,
+                prepared,
+                hosts=list(inventory.hosts),
+                cli_vars=vars,
+                filters=filters,
+                strategy=strategy.value,
+                dry_run=bool(dry),
+                workers=n_workers,
+                mask=mask,
+                resume=resume,
+                force=force,
+                notice=reporter.notice,
+            )
+        try:
+            result = run_workflow(
+                prepared,
+                executor,
+                hosts=list(inventory.hosts),
+                static_vars=static,
+                strategy=strategy,
+                dry_run=dry,
+                workers=n_workers,
+                reporter=reporter,
+                handle_sigint=handle_sigint,
+                serial=sizes,
+                max_fail_percentage=wf.max_fail_percentage,
+                observer=observer,
+                resume=state,
+            )
+        finally:
+            if observer is not None:
+                observer.close()
         result.selection = selection
+        if observer is not None:
+            result.run_id = observer.run_id
+            if observer.error:
+                reporter.notice(f"warning: {observer.error}")
         return result
 
     def _executor_for(

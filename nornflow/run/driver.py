@@ -20,9 +20,11 @@ from nornflow._hotpath import FAILED, NOT_RUN, SKIPPED
 from nornflow.exceptions import RunInProgressError
 from nornflow.run.executor import Executor, RunControl, RunPlan
 from nornflow.run.flow import check_skipped, run_flow
+from nornflow.run.observer import OutcomeObserver
 from nornflow.run.prepare import PreparedTask, PreparedWorkflow
 from nornflow.run.reporter import Reporter
 from nornflow.run.results import TaskResult, WorkflowResult
+from nornflow.run.resume import ResumeState
 from nornflow.settings import FailureStrategy
 
 __all__ = ["STOP_SIGNALS", "RunAborted", "RunState", "run_workflow"]
@@ -59,9 +61,15 @@ def run_workflow(
     handle_sigint: bool = True,
     serial: Sequence[int | float] | None = None,
     max_fail_percentage: float | None = None,
+    observer: OutcomeObserver | None = None,
+    resume: ResumeState | None = None,
 ) -> WorkflowResult:
     """Run ``prepared`` on ``hosts`` through ``executor`` and return its structured result; with
-    blocks or ``serial`` batches the walk is :func:`nornflow.run.flow.run_flow`'s."""
+    blocks or ``serial`` batches the walk is :func:`nornflow.run.flow.run_flow`'s.
+
+    ``observer`` (the run's journal) gets every host-task outcome; ``resume`` holds what a journal of
+    this run already knows: those host-tasks are not run again, their variables come back (flat
+    workflows only: the API refuses to resume one with blocks or batches)."""
     wf = prepared.model
     names = list(hosts)
     index = {name: i for i, name in enumerate(names)}
@@ -71,6 +79,7 @@ def run_workflow(
         on_failed=state.fail_fast if strategy is FailureStrategy.FAIL_FAST else None,
         on_host=reporter.host_completed if reporter.per_host else None,
         notice=reporter.notice,
+        observer=observer,
     )
     result = WorkflowResult(workflow=wf.name, hosts=names, dry_run=dry_run, failure_strategy=strategy.value)
     failed_before: set[str] = set()
@@ -88,8 +97,22 @@ def run_workflow(
                         tr.print_output = task.print_output
                         tr.controls = task.controls
                         result.tasks.append(tr)
+                        if resume is not None:
+                            resume.fill(task_index, tr)
+                            if strategy is FailureStrategy.FAIL_FAST and FAILED in tr.codes:
+                                state.fail_fast(names[tr.codes.index(FAILED)], task.name)  # as it was
                         _run_task(
-                            task_index, task, tr, executor, state, strategy, reporter, failed_before, dry_run
+                            task_index,
+                            task,
+                            tr,
+                            executor,
+                            state,
+                            strategy,
+                            reporter,
+                            failed_before,
+                            dry_run,
+                            observer=observer,
+                            resume=resume,
                         )
                 else:
                     _run_flow(
@@ -103,16 +126,21 @@ def run_workflow(
                         serial,
                         max_fail_percentage,
                         control,
+                        observer,
                     )
         except KeyboardInterrupt:
             # aborted: keep what is known (hosts in flight are abandoned, as the operator asked)
             result.incomplete = True
             _settle(result, state, started)
+            if observer is not None:
+                observer.run_completed(result)
             raise RunAborted(result) from None
         finally:
             result.variables = executor.variables()
             executor.close()
     _settle(result, state, started)
+    if observer is not None:
+        observer.run_completed(result)
     reporter.workflow_completed(result)
     return result
 
@@ -149,6 +177,7 @@ def _run_flow(
     serial: Sequence[int | float] | None,
     max_fail_percentage: float | None,
     control: RunControl,
+    observer: OutcomeObserver | None = None,
 ) -> None:
     """Blocks and batches: every task's result up front, then the flow's walk (nornflow.run.flow).
     Under fail-fast a failure inside a block that has a rescue stops the run only if the rescue fails."""
@@ -163,7 +192,9 @@ def _run_flow(
     def run_on(task_index: int, positions: list[int] | None) -> None:
         task, tr = prepared.tasks[task_index], result.tasks[task_index]
         before = tr.duration  # a task runs once per batch: its duration is the sum
-        _run_task(task_index, task, tr, executor, state, strategy, reporter, set(), dry_run, positions)
+        _run_task(
+            task_index, task, tr, executor, state, strategy, reporter, set(), dry_run, positions, observer
+        )
         tr.duration += before
 
     fail_fast = control.on_failed
@@ -199,6 +230,8 @@ def _run_task(
     failed_before: set[str],
     dry_run: bool = False,
     given: list[int] | None = None,
+    observer: OutcomeObserver | None = None,
+    resume: ResumeState | None = None,
 ) -> None:
     """One task: its active hosts by the strategy (or ``given`` by the flow), the executor's fan-out,
     what was never started."""
@@ -209,12 +242,18 @@ def _run_task(
             tr.skip_reasons[i] = reason
         return
     positions = _active(tr, failed_before, strategy) if given is None else given
+    if resume is not None:
+        positions = resume.remaining(task_index, tr, positions)
     reporter.task_started(task.model, task_index, len(names) if positions is None else len(positions))
     if check_skipped(task, dry_run, tr, positions):
         reporter.task_completed(task.model, tr)
         return
+    if observer is not None:
+        observer.task_started(task_index, tr, positions)
     reporter.task_running(task.model, tr)
     executor.run_task(task_index, tr, positions)
+    if resume is not None:
+        resume.restore(task_index, executor)
     if NOT_RUN in tr.codes:
         reason = "run interrupted" if state.interrupted else "run stopped before this host"
         codes = tr.codes
@@ -223,6 +262,8 @@ def _run_task(
                 tr.skip_reasons.setdefault(i, reason)
     if FAILED in tr.codes:
         failed_before.update(names[i] for i, code in enumerate(tr.codes) if code == FAILED)
+    if observer is not None:
+        observer.task_completed(task_index, tr)
     reporter.task_completed(task.model, tr)
 
 

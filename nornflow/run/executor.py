@@ -55,6 +55,8 @@ class RunControl:
     on_host: Callable[[Any, str, int], None] | None = None
     #: operator notices (a processor that raised)
     notice: Callable[[str], None] | None = None
+    #: the run's outcome observer (its journal), if any: gets the per-host step of every task
+    observer: Any = None
 
 
 @dataclass
@@ -213,6 +215,16 @@ class LocalExecutor:
         assert self._plan is not None and self._vars is not None
         return self._vars.runtime_snapshot(self._plan.hosts, copy=False)
 
+    def restore_variables(self, variables: Mapping[str, Mapping[str, Any]], *, replace: bool = False) -> None:
+        """Set hosts' runtime variables from a journal (``--resume``): by host name, the variables a
+        journaled task set (``replace``: the host's whole set of runtime variables)."""
+        assert self._vars is not None
+        for name, values in variables.items():
+            if replace:
+                self._vars.runtime_snapshot([name], copy=False).get(name, {}).clear()
+            for key, value in values.items():
+                self._vars.set_runtime_var(_Named(name), key, value)
+
     def close(self) -> None:
         """Close every connection the tasks opened (SSH sessions must not outlive the run)."""
         for host in self._hosts:
@@ -231,6 +243,9 @@ class LocalExecutor:
         run = None if dispatcher.empty else self._begin_run(task)
         count = len(positions) if positions is not None else len(self._hosts)
         step = self._bind(task, result, positions, run)
+        observer = self._plan.control.observer
+        if observer is not None:
+            observer.bind_step(index, result, step)
         started = time.perf_counter()
         try:
             if count and task.needs_prime:
@@ -406,6 +421,15 @@ class LocalExecutor:
                     return
                 step.record(i, outcome)
                 return
+
+
+class _Named:
+    """A host known by its name only (what the variables manager keys on)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
 
 _CONNECTIONS_REGISTERED: list[bool] = []

@@ -242,6 +242,8 @@ class WorkflowResult:
     rescued_hosts: list[str] = field(default_factory=list)
     #: with --tags/--skip-tags/--start-at-task: what selected the tasks
     selection: dict[str, Any] | None = None
+    #: the id of the run's journal (``.nornflow/runs/<run_id>``), when it was journaled
+    run_id: str | None = None
 
     @property
     def failed(self) -> bool:

@@ -65,6 +65,10 @@ class _ShardRef:
 class DaskExecutor:
     """Runs a workflow's hosts in shards on Dask workers (a local cluster, or ``scheduler``)."""
 
+    #: the shards' per-host outcomes do not reach the driver's journal as they finish (the run is not
+    #: journaled, and cannot be resumed)
+    feeds_journal = False
+
     def __init__(
         self,
         spec: ExecutorSettings,

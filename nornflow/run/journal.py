@@ -1,0 +1,667 @@
+"""The run journal: ``.nornflow/runs/<run-id>/``, what a run learns, on disk as hosts finish.
+
+Three files per run (``docs/journal.md`` has the whole story):
+
+- ``journal.log``: framed records, one per line: 8 hex digits of the CRC32 of the JSON that follows,
+  a space, the JSON, a newline. A header (the resolved workflow, the inputs, the hosts, the format
+  version), a record per task start, chunks of host-task outcomes (column-wise: positions, status
+  codes, payloads, errors, diffs, details, durations, the variables they set), a record per task end
+  and per resume, and the end of the run. A torn or corrupt line ends the readable journal.
+- ``state.map``: one byte per host and task, memory-mapped: ``STARTED`` when a host starts a task,
+  its status code when it finishes. Stores into a shared mapping survive the process being killed,
+  so a resume knows which host-tasks were in flight.
+- ``summary.json``: what ``nornflow runs`` lists, written when the run ends.
+
+Host-tasks slower than :data:`SLOW_HOST` (anything waiting on a device) are journaled by their worker
+before it takes another host; faster ones (pure computation) are journaled in chunks by a background
+writer every :data:`FLUSH_INTERVAL` seconds, which keeps the fleet benchmark's cost low. Records are
+``fsync``-ed at least once a second and at the end of every task, before the task is reported done.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import mmap
+import os
+import secrets as _random
+import shutil
+import threading
+import time
+import zlib
+from array import array
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import compress, repeat
+from pathlib import Path
+from typing import Any, Protocol
+
+from nornflow._hotpath import NOT_RUN
+from nornflow.exceptions import NornFlowError
+from nornflow.run.results import ErrorInfo, TaskResult, WorkflowResult
+
+__all__ = [
+    "FORMAT",
+    "RUNS_DIR",
+    "STARTED",
+    "JournalError",
+    "JournalMasking",
+    "RunJournal",
+    "digest",
+    "frame",
+    "new_run_id",
+    "prune_runs",
+    "read_records",
+    "run_dirs",
+]
+
+#: The journal format; a journal of another format is refused (``nornflow runs``, ``--resume``).
+FORMAT = 1
+#: Where runs are journaled, below the project directory.
+RUNS_DIR = Path(".nornflow") / "runs"
+#: ``state.map`` byte of a host that started a task and did not finish it.
+STARTED = 255
+#: A host-task at least this slow (seconds) is journaled by its worker before the worker goes on.
+SLOW_HOST = 0.0005
+#: How often (seconds) the background writer journals the fast host-tasks that finished.
+FLUSH_INTERVAL = 0.05
+#: Records are fsync-ed at least this often (seconds) while a task runs, and at its end.
+FSYNC_INTERVAL = 1.0
+#: Hosts per outcome record when a task's remaining hosts are journaled at its end.
+CHUNK = 4096
+#: Hosts of a task journaled one by one before it is judged fast or slow.
+_PROBE = 32
+
+
+class JournalError(NornFlowError):
+    """A journal that cannot be written, read or resumed (exit 3 on the command line)."""
+
+
+class JournalMasking(Protocol):
+    """How the journal masks secrets as ``--json`` does (the CLI's ``Masker``)."""
+
+    def mask_value(self, value: Any) -> Any:
+        """A copy of ``value`` with its secrets masked."""
+
+    def might_mask(self, text: str) -> bool:
+        """False when masking cannot change anything in data whose JSON text is ``text``."""
+
+    def learn(self, data: Any) -> None:
+        """Remember the values under secret-named keys in ``data``."""
+
+
+def new_run_id(now: float | None = None) -> str:
+    """A run id that sorts by start time: ``20261202T145501123Z-3fa9c1`` (UTC, ms, random)."""
+    now = time.time() if now is None else now
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
+    return f"{stamp}{int(now * 1000) % 1000:03d}Z-{_random.token_hex(3)}"
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    if hasattr(obj, "items"):
+        with contextlib.suppress(Exception):
+            return dict(obj.items())
+    return str(obj)
+
+
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_json_default).encode
+
+
+def frame(text: str) -> bytes:
+    """One journal line: the CRC32 of ``text`` (8 hex digits), a space, ``text``, a newline."""
+    data = text.encode("utf-8", "surrogatepass")
+    return b"%08x %s\n" % (zlib.crc32(data), data)
+
+
+def read_records(path: Path) -> tuple[list[dict[str, Any]], int | None]:
+    """The records of ``path`` up to the first torn or corrupt line, and that line's byte offset
+    (None when every line is whole)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise JournalError(f"cannot read the journal: {exc.strerror or exc}", file=str(path)) from None
+    records: list[dict[str, Any]] = []
+    offset = 0
+    size = len(data)
+    while offset < size:
+        end = data.find(b"\n", offset)
+        if end < 0:
+            return records, offset
+        line = data[offset:end]
+        try:
+            crc, body = int(line[:8], 16), line[9:]
+            if len(line) < 10 or line[8:9] != b" " or zlib.crc32(body) != crc:
+                return records, offset
+            record = json.loads(body)
+        except ValueError:
+            return records, offset
+        if not isinstance(record, dict):
+            return records, offset
+        records.append(record)
+        offset = end + 1
+    return records, None
+
+
+def read_header(path: Path) -> dict[str, Any] | None:
+    """The first record of a journal (its header) without reading the rest, or None."""
+    try:
+        with open(path, "rb") as f:
+            line = f.readline()
+    except OSError:
+        return None
+    if not line.endswith(b"\n") or len(line) < 10:
+        return None
+    body = line[9:-1]
+    try:
+        if zlib.crc32(body) != int(line[:8], 16):
+            return None
+        record = json.loads(body)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def digest(value: Any) -> str:
+    """A short, stable digest of JSON-able ``value`` (what a resume compares)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=_json_default)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def file_digest(path: Path) -> str | None:
+    """The SHA-256 of a file's bytes (short), or None when it cannot be read."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except OSError:
+        return None
+
+
+def run_dirs(base: Path) -> list[Path]:
+    """The journaled runs of the project at ``base``, oldest first (run ids sort by time)."""
+    root = base / RUNS_DIR
+    try:
+        return sorted(p for p in root.iterdir() if p.is_dir() and (p / "journal.log").is_file())
+    except OSError:
+        return []
+
+
+def prune_runs(base: Path, keep: int, max_age_days: float, *, spare: str | None = None) -> list[str]:
+    """Delete the oldest runs beyond ``keep`` and those older than ``max_age_days`` (0: no limit),
+    never the run ``spare``; returns the ids deleted."""
+    runs = run_dirs(base)
+    now = time.time()
+    doomed = set(runs[: max(0, len(runs) - keep)]) if keep > 0 else set()
+    if max_age_days > 0:
+        for run in runs:
+            with contextlib.suppress(OSError):
+                if now - (run / "journal.log").stat().st_mtime > max_age_days * 86400:
+                    doomed.add(run)
+    deleted = []
+    for run in sorted(doomed):
+        if run.name != spare:
+            shutil.rmtree(run, ignore_errors=True)
+            deleted.append(run.name)
+    return deleted
+
+
+@dataclass
+class _TaskLog:
+    """What the journal knows of the task that runs."""
+
+    index: int
+    result: TaskResult
+    view: memoryview
+    written: bytearray
+    #: the runtime variables this task may set: names, or None (any: journal the host's whole dict)
+    names: tuple[str, ...] | None
+    vars_mgr: Any = None
+    step: Any = None
+    fast: Any = None
+    slow: Any = None
+    probe: list[float] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class RunJournal:
+    """Writes one run's journal (an :class:`~nornflow.run.observer.OutcomeObserver`)."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        mask: JournalMasking | None = None,
+        var_names: Sequence[tuple[str, ...] | None] = (),
+        resumed: bool = False,
+    ) -> None:
+        """``directory`` is the run's (``.nornflow/runs/<run-id>``); ``mask`` masks secrets (None:
+        ``--show-secrets``); ``var_names[t]`` are the variables task ``t`` may set (None: any);
+        ``resumed``: append to an existing journal (``--resume``)."""
+        self.directory = directory
+        self.run_id = directory.name
+        self.mask = mask
+        self.var_names = list(var_names)
+        self.resumed = resumed
+        self._fd = -1
+        self._map: mmap.mmap | None = None
+        self._views: list[memoryview] = []
+        self._hosts: list[str] = []
+        self._task: _TaskLog | None = None
+        self._synced = time.monotonic()
+        self._dirty = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._write_lock = threading.Lock()
+        self.error: str | None = None
+        #: resumed: task index -> the positions the journal already holds (1), or None
+        self.journaled: Callable[[int], bytearray | None] | None = None
+
+    # -- opening and closing ----------------------------------------------------------------------
+
+    def open(self, header: dict[str, Any], hosts: Sequence[str], tasks: int) -> None:
+        """Create the journal (or reopen it to resume) and write ``header`` (a new run only)."""
+        self._hosts = list(hosts)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            log = self.directory / "journal.log"
+            self._fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            size = max(1, len(self._hosts) * tasks)
+            flags = os.O_RDWR | os.O_CREAT | (0 if self.resumed else os.O_TRUNC)
+            fd = os.open(self.directory / "state.map", flags, 0o600)
+            try:
+                if os.fstat(fd).st_size != size:
+                    os.ftruncate(fd, size)
+                self._map = mmap.mmap(fd, size)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            self.close()
+            raise JournalError(
+                f"cannot write the run journal: {exc.strerror or exc} (--no-journal runs without it)",
+                file=str(self.directory),
+            ) from None
+        n = len(self._hosts)
+        whole = memoryview(self._map)
+        self._views = [whole[t * n : (t + 1) * n] for t in range(tasks)]
+        whole.release()
+        if not self.resumed:
+            self._append(header, mask=True)
+        self._sync()
+        _fsync_dir(self.directory)
+        self._thread = threading.Thread(target=self._writer, name="nornflow-journal", daemon=True)
+        self._thread.start()
+
+    def record(self, record: dict[str, Any], *, mask: bool = False, sync: bool = True) -> None:
+        """Append one record (a resume's, the end of the run) and make it durable."""
+        self._append(record, mask=mask)
+        if sync:
+            self._sync()
+
+    def close(self) -> None:
+        """Stop the background writer and release the files (idempotent)."""
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+        for view in self._views:
+            view.release()
+        self._views = []
+        if self._map is not None:
+            with contextlib.suppress(OSError, ValueError, BufferError):
+                self._map.flush()
+                self._map.close()
+            self._map = None
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+
+    # -- the observer -----------------------------------------------------------------------------
+
+    def task_started(self, index: int, result: TaskResult, positions: Sequence[int] | None) -> None:
+        """Journal the task's start; its hosts' outcomes follow as they finish."""
+        names = self.var_names[index] if index < len(self.var_names) else None
+        view = self._views[index]
+        count = len(result.hosts) if positions is None else len(positions)
+        task = _TaskLog(index, result, view, bytearray(len(result.hosts)), names)
+        journaled = self.journaled(index) if self.journaled is not None else None
+        if journaled is not None:  # resumed: hosts journaled before are not written again
+            task.written[:] = journaled
+        self._append({"k": "task", "t": index, "name": result.name, "hosts": count})
+        self._task = task
+
+    def bind_step(self, index: int, result: TaskResult, step: Any) -> None:
+        """Mark hosts started and finished in ``state.map`` from the step; journal slow ones at once."""
+        task = self._task
+        if task is None or task.index != index or not hasattr(step, "on_start"):
+            return  # not the hot path's step: the task is journaled at its end
+        task.vars_mgr = step.vars_mgr
+        task.step = step
+        view = task.view
+        other = step.on_done
+        if other is None:
+            task.fast = view.__setitem__
+        else:
+
+            def fast(i: int, code: int) -> None:
+                view[i] = code
+                other(i, code)
+
+            task.fast = fast
+        step.on_start = view.__setitem__
+        step.on_done = self._slow_done(task, other)
+
+    def _slow_done(self, task: _TaskLog, other: Any) -> Any:
+        """The step's ``on_done`` for slow hosts: journal the host, then mark it done. The first
+        hosts of a task are timed: when they are fast, the step switches to the bare marks."""
+        durations = task.result.durations
+        view = task.view
+        probe = task.probe
+
+        def done(i: int, code: int) -> None:
+            self._write_hosts(task, [i])
+            view[i] = code
+            if other is not None:
+                other(i, code)
+            if len(probe) < _PROBE:
+                probe.append(durations[i])
+                if len(probe) == _PROBE and sum(probe) / _PROBE < SLOW_HOST:
+                    task.step.on_done = task.fast
+
+        task.slow = done
+        return done
+
+    def hosts_done(
+        self,
+        index: int,
+        result: TaskResult,
+        positions: Sequence[int],
+        variables: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        """Journal ``positions`` at once (an executor merged them); ``variables`` by host name."""
+        task = self._task
+        if task is None or task.index != index:
+            return
+        with task.lock:
+            self._write_hosts(task, [i for i in positions if not task.written[i]], variables)
+            for i in positions:
+                task.view[i] = result.codes[i] or STARTED
+
+    def task_completed(self, index: int, result: TaskResult) -> None:
+        """Journal every host not journaled yet, the end of the task, and fsync them all."""
+        task = self._task
+        if task is None or task.index != index:
+            return
+        with task.lock:
+            if task.step is not None:
+                task.step.on_done = None
+                task.step.on_start = None
+            left = [i for i in compress(range(len(result.codes)), result.codes) if not task.written[i]]
+            keep = getattr(task.step, "keep", None) if task.step is not None else None
+            if keep is not None:  # once-per-task post-hooks may have edited the first host's outcome
+                first = next((i for i, o in enumerate(keep) if o is not None), None)
+                if first is not None and task.written[first]:
+                    left.append(first)
+            for start in range(0, len(left), CHUNK):
+                self._write_hosts(task, left[start : start + CHUNK])
+            view = task.view
+            for i in left:
+                view[i] = result.codes[i]
+            self._append({"k": "task_end", "t": index, "duration": result.duration})
+            self._task = None
+        self._sync()
+
+    def run_completed(self, result: WorkflowResult) -> None:
+        """Journal the end of the run and write ``summary.json``; then close."""
+        try:
+            end = {
+                "k": "end",
+                "status": "interrupted" if result.interrupted else ("failed" if result.failed else "ok"),
+                "exit_code": result.exit_code,
+                "duration": result.duration,
+                "interrupted": result.interrupted,
+                "signal": result.signal,
+                "stopped": result.stopped,
+                "incomplete": result.incomplete,
+                "finished": time.time(),
+            }
+            self.record(end)
+            summary = {
+                "run_id": self.run_id,
+                "format": FORMAT,
+                **end,
+                "resumed": self.resumed,
+                "host_counts": result.host_counts(),
+            }
+            from nornflow.fileio import atomic_write
+
+            atomic_write(self.directory / "summary.json", json.dumps(summary, indent=2) + "\n")
+        except (OSError, JournalError) as exc:
+            self.error = f"cannot finish the run journal: {exc}"
+        finally:
+            self.close()
+
+    # -- writing ----------------------------------------------------------------------------------
+
+    def _writer(self) -> None:
+        """The background writer: journal the fast hosts that finished, fsync once a second."""
+        while not self._stop.wait(FLUSH_INTERVAL):
+            try:
+                task = self._task
+                if task is not None and task.fast is not None and task.step.on_done is task.fast:
+                    self._flush_done(task)
+                if self._dirty and time.monotonic() - self._synced >= FSYNC_INTERVAL:
+                    self._sync()
+            except Exception as exc:  # the journal must never end the run
+                self.error = f"journal writer: {type(exc).__name__}: {exc}"
+
+    def _flush_done(self, task: _TaskLog) -> None:
+        """Journal the hosts ``state.map`` shows finished and that are not journaled yet."""
+        with task.lock:
+            if self._task is not task:
+                return
+            marks = bytes(task.view)
+            n = len(marks)
+            written = task.written
+            done = marks.translate(_IS_DONE)
+            new = (int.from_bytes(done, "little") & ~int.from_bytes(written, "little")).to_bytes(n, "little")
+            positions = list(compress(range(n), new))
+            if not positions:
+                return
+            self._write_hosts(task, positions)
+            durations = task.result.durations
+            step = task.step
+            if step is not None and step.on_done is task.fast:
+                mean = sum(durations[i] for i in positions[:256]) / min(len(positions), 256)
+                if mean >= SLOW_HOST:
+                    step.on_done = task.slow
+
+    def _write_hosts(
+        self,
+        task: _TaskLog,
+        positions: list[int],
+        variables: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        """One outcome record for ``positions`` of the task (column-wise), then mark them written.
+        A run of consecutive positions (the usual case) is sliced, not gathered host by host."""
+        if not positions:
+            return
+        r = task.result
+        first, n = positions[0], len(positions)
+        if positions[-1] - first + 1 == n and n > 1:
+            stop = first + n
+            span: Any = range(first, stop)
+            rec: dict[str, Any] = {
+                "k": "hosts",
+                "t": task.index,
+                "r": [first, stop],
+                "c": r.codes[first:stop].decode("latin-1"),
+                "p": r.payloads[first:stop],
+                "u": base64.b64encode(r.durations[first:stop].tobytes()).decode(),
+            }
+            chunk = r.hosts[first:stop]
+        else:
+            span = positions
+            rec = {
+                "k": "hosts",
+                "t": task.index,
+                "i": positions,
+                "c": bytes(r.codes[i] for i in positions).decode("latin-1"),
+                "p": [r.payloads[i] for i in positions],
+                "u": base64.b64encode(array("d", [r.durations[i] for i in positions]).tobytes()).decode(),
+            }
+            chunk = [r.hosts[i] for i in positions]
+        for key, column in (("e", r.errors), ("d", r.diffs), ("x", r.extras), ("s", r.skip_reasons)):
+            if column:
+                part = {str(i): column[i] for i in _within(column, span)}
+                if part:
+                    rec[key] = {k: _error_dict(v) for k, v in part.items()} if key == "e" else part
+        self._variables(task, chunk, variables, rec)
+        self._append(rec, mask=True)
+        written = task.written
+        if isinstance(span, range):
+            written[span.start : span.stop] = b"\x01" * n
+        else:
+            for i in positions:
+                written[i] = 1
+
+    def _variables(
+        self,
+        task: _TaskLog,
+        chunk: Sequence[str],
+        given: Mapping[str, Mapping[str, Any]] | None,
+        rec: dict[str, Any],
+    ) -> None:
+        """Add the variables the task set on the hosts ``chunk`` to ``rec``: a column per name
+        (``vc``, with the positions in the chunk where the host has none in ``vm``), or (a task that
+        may set any) each host's whole set (``v``)."""
+        names = task.names
+        if names == ():
+            return
+        if given is not None:
+            snap: Mapping[str, Mapping[str, Any]] = given
+        elif task.vars_mgr is not None:
+            snap = task.vars_mgr.runtime_snapshot(chunk, copy=False)
+        else:
+            return
+        dicts = list(map(snap.get, chunk, repeat(_EMPTY)))
+        if names is None:
+            rec["v"] = [dict(d) if d else None for d in dicts]
+            return
+        columns: dict[str, list[Any]] = {}
+        missing: dict[str, list[int]] = {}
+        for name in names:
+            column = [d.get(name, _MISSING) for d in dicts]
+            if column.count(_MISSING):
+                holes = [k for k, v in enumerate(column) if v is _MISSING]
+                for k in holes:
+                    column[k] = None
+                missing[name] = holes
+            columns[name] = column
+        rec["vc"] = columns
+        if missing:
+            rec["vm"] = missing
+
+    def _append(self, record: dict[str, Any], *, mask: bool = True) -> None:
+        """Encode, mask (as ``--json`` does) and append one record."""
+        text = _ENCODE(record)
+        masking = self.mask
+        if mask and masking is not None and masking.might_mask(text):
+            for key in ("v", "vc"):
+                if key in record:
+                    masking.learn(record[key])
+            masked = {k: v if k in _STRUCTURE else masking.mask_value(v) for k, v in record.items()}
+            text = _ENCODE(masked)
+        if self._fd < 0:
+            return
+        data = frame(text)
+        try:
+            os.write(self._fd, data)
+        except OSError as exc:
+            self.error = f"cannot write the run journal: {exc.strerror or exc}"
+            return
+        self._dirty = True
+
+    def _sync(self) -> None:
+        """fsync the journal and flush the state map (the records written so far survive a crash)."""
+        with self._write_lock:
+            self._synced = time.monotonic()
+            self._dirty = False
+            with contextlib.suppress(OSError, ValueError):
+                if self._fd >= 0:
+                    os.fsync(self._fd)
+                if self._map is not None:
+                    self._map.flush()
+
+
+#: Record fields that are the journal's own structure (positions, codes, durations, digests, host
+#: names): never masked, so masking cannot garble what a resume reads.
+_STRUCTURE = frozenset(
+    {"k", "t", "i", "c", "u", "format", "run_id", "started", "digests", "hosts", "var_names"}
+)
+
+#: state.map bytes -> 1 for a finished host (a status code), 0 for not started or running
+_IS_DONE = bytes(0 if b in (NOT_RUN, STARTED) else 1 for b in range(256))
+
+
+_EMPTY: Mapping[str, Any] = {}
+_MISSING: Any = object()
+
+
+def _within(column: Mapping[int, Any], span: Any) -> list[int]:
+    """The keys of ``column`` (positions) that are in ``span`` (a range or a list), in order."""
+    if isinstance(span, range):
+        if len(column) < len(span):
+            return sorted(i for i in column if span.start <= i < span.stop)
+        return [i for i in span if i in column]
+    return [i for i in span if i in column]
+
+
+def _error_dict(error: Any) -> dict[str, Any]:
+    data = {"type": error.type, "message": error.message}
+    if error.hook:
+        data["hook"] = error.hook
+    if error.traceback:
+        data["traceback"] = error.traceback
+    if error.ignored:
+        data["ignored"] = True
+    return data
+
+
+def error_from_dict(data: Mapping[str, Any]) -> ErrorInfo:
+    """The :class:`ErrorInfo` a journal record holds."""
+    return ErrorInfo(
+        str(data.get("type", "Error")),
+        str(data.get("message", "")),
+        data.get("hook"),
+        data.get("traceback"),
+        bool(data.get("ignored", False)),
+    )
+
+
+def durations_of(text: str) -> array:
+    """The durations column of an outcome record."""
+    out = array("d")
+    out.frombytes(base64.b64decode(text))
+    return out
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a new file's directory entry durable (POSIX; a no-op elsewhere)."""
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def positions_of(record: Mapping[str, Any]) -> Sequence[int]:
+    """The host positions of an outcome record (a list, or a ``[start, stop]`` run)."""
+    if "r" in record:
+        start, stop = record["r"]
+        return range(int(start), int(stop))
+    return record["i"]

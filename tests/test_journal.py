@@ -1,0 +1,221 @@
+"""The run journal in-process: framing, masking, pruning, ``nornflow runs``, ``@run:ID:failed``,
+``--no-journal``, and resumes of journals cut short (run_once, the failure strategy)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from nornflow.cli.app import app
+from nornflow.cli.runs import resume_args
+from nornflow.run.journal import frame, prune_runs, read_records, run_dirs
+from nornflow.run.resume import load_run
+
+runner = CliRunner()
+
+TASK = '''
+from nornir.core.task import Result, Task
+
+
+def rec(task: Task, step: str, seen: str = "") -> Result:
+    """Record the execution in execs.txt; r2 fails step b."""
+    with open("execs.txt", "a") as f:
+        f.write(f"{step} {task.host.name}\\n")
+    if step == "b" and task.host.name == "r2":
+        return Result(host=task.host, failed=True, result="no")
+    return Result(host=task.host, result=f"{step}:{task.host.name}:{seen}")
+
+
+def token(task: Task) -> Result:
+    """A secret the run learns."""
+    return Result(host=task.host, result="tok-" + "s3cr3t-" + task.host.name)
+'''
+
+WORKFLOW = """workflow:
+  name: w
+  tasks:
+    - name: rec
+      args: {step: a}
+      run_once: true
+      set_to: first
+    - name: rec
+      args: {step: b, seen: "{{ first | default('') }}"}
+      set_to: second
+    - name: rec
+      args: {step: c, seen: "{{ second }}"}
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    for sub in ("tasks", "workflows", "inventory"):
+        (tmp_path / sub).mkdir()
+    (tmp_path / "nornflow.yaml").write_text("inventory:\n  host_file: inventory/hosts.yaml\n")
+    (tmp_path / "inventory" / "hosts.yaml").write_text(
+        "".join(f"r{i}:\n  hostname: 10.0.0.{i}\n" for i in range(6))
+    )
+    (tmp_path / "tasks" / "rec.py").write_text(TASK)
+    (tmp_path / "workflows" / "w.yaml").write_text(WORKFLOW)
+    (tmp_path / "workflows" / "secret.yaml").write_text(
+        "workflow:\n  name: secret\n  tasks:\n    - name: token\n      set_to: api_token\n"
+    )
+    return tmp_path
+
+
+def cli(cwd: Path, *args: str):
+    old = Path.cwd()
+    os.chdir(cwd)
+    try:
+        return runner.invoke(app, resume_args(list(args)), catch_exceptions=False)
+    finally:
+        os.chdir(old)
+
+
+def execs(project: Path) -> list[str]:
+    path = project / "execs.txt"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def strip(doc: object) -> object:
+    if isinstance(doc, dict):
+        return {k: strip(v) for k, v in doc.items() if k != "duration"}
+    if isinstance(doc, list):
+        return [strip(v) for v in doc]
+    return doc
+
+
+def test_framing_detects_a_corrupt_record_and_everything_after_it_is_ignored(tmp_path: Path) -> None:
+    log = tmp_path / "journal.log"
+    good = [frame(json.dumps({"k": "x", "n": n})) for n in range(4)]
+    bad = bytearray(good[2])
+    bad[15] ^= 0x01  # one flipped bit in the JSON: the CRC no longer matches
+    log.write_bytes(good[0] + good[1] + bytes(bad) + good[3])
+    records, torn = read_records(log)
+    assert [r["n"] for r in records] == [0, 1]
+    assert torn == len(good[0]) + len(good[1])
+    log.write_bytes(good[0] + good[1][:-1])  # no newline: a torn line
+    assert read_records(log) == ([{"k": "x", "n": 0}], len(good[0]))
+
+
+def test_a_run_is_journaled_listed_and_shown_and_no_journal_turns_it_off(project: Path) -> None:
+    done = cli(project, "run", "w", "--json")
+    assert done.exit_code == 1  # r2 fails task b
+    document = json.loads(done.stdout)
+    runs = run_dirs(project)
+    assert len(runs) == 1 and (runs[0] / "summary.json").is_file()
+    assert oct((runs[0] / "journal.log").stat().st_mode & 0o777) == "0o600"
+    listed = cli(project, "runs")
+    assert listed.exit_code == 0
+    assert runs[0].name in listed.stdout and "failed" in listed.stdout
+    shown = cli(project, "runs", "show", runs[0].name[:12], "--json")
+    assert shown.exit_code == 0
+    assert strip(json.loads(shown.stdout)) == strip(document)
+    recap = cli(project, "runs", "show", runs[0].name)
+    assert "FAILED 6 host(s)" in recap.stdout
+    assert cli(project, "run", "w", "--no-journal").exit_code == 1
+    assert len(run_dirs(project)) == 1
+    again = cli(project, "run", "w", "--resume")
+    assert again.exit_code == 3 and "no unfinished run to resume" in again.stdout + (again.stderr or "")
+
+
+def test_run_filter_selects_a_journaled_runs_failed_hosts(project: Path) -> None:
+    cli(project, "run", "w")
+    run_id = run_dirs(project)[0].name
+    (project / "execs.txt").unlink()
+    done = cli(project, "run", "w", "--filter", f"hosts=@run:{run_id}:failed", "--no-journal")
+    assert done.exit_code == 1
+    assert {line.split()[1] for line in execs(project)} == {"r2"}
+    bad = cli(project, "run", "w", "--filter", "hosts=@run:nope:failed")
+    assert bad.exit_code == 2 and "no journaled run matches 'nope'" in bad.output
+    bad = cli(project, "run", "w", "--filter", f"hosts=@run:{run_id}:broken")
+    assert bad.exit_code == 2 and "say failed, not_run or all" in bad.output
+
+
+def test_secrets_are_masked_in_the_journal_unless_show_secrets(project: Path) -> None:
+    assert cli(project, "run", "secret").exit_code == 0
+    text = (run_dirs(project)[0] / "journal.log").read_text()
+    assert "s3cr3t" not in text and "********" in text
+    assert cli(project, "run", "secret", "--show-secrets").exit_code == 0
+    text = (run_dirs(project)[-1] / "journal.log").read_text()
+    assert "tok-s3cr3t-r1" in text
+
+
+def test_old_runs_are_pruned_by_count_and_age(project: Path) -> None:
+    root = project / ".nornflow" / "runs"
+    for n in range(5):
+        run = root / f"2026010{n}T000000000Z-00000{n}"
+        run.mkdir(parents=True)
+        (run / "journal.log").write_bytes(b"")
+    os.utime(root / "20260104T000000000Z-000004" / "journal.log", (time.time() - 90 * 86400,) * 2)
+    deleted = prune_runs(project, keep=3, max_age_days=30)
+    assert deleted == [
+        "20260100T000000000Z-000000",
+        "20260101T000000000Z-000001",
+        "20260104T000000000Z-000004",
+    ]
+    assert [r.name for r in run_dirs(project)] == ["20260102T000000000Z-000002", "20260103T000000000Z-000003"]
+    (project / "nornflow.yaml").write_text(
+        "inventory:\n  host_file: inventory/hosts.yaml\njournal_keep: 1\njournal_max_age_days: 0\n"
+    )
+    assert cli(project, "run", "w").exit_code == 1
+    assert len(run_dirs(project)) == 1  # the new run only
+
+
+def _cut_before(log: Path, predicate) -> None:
+    """Keep the records of a finished run's journal before the first that ``predicate`` accepts,
+    as if the process had died right before writing it."""
+    kept = []
+    for line in log.read_bytes().split(b"\n")[:-1]:
+        if predicate(json.loads(line[9:])):
+            break
+        kept.append(line)
+    log.write_bytes(b"\n".join(kept) + b"\n")
+    (log.parent / "summary.json").unlink()
+
+
+def test_resume_restores_run_once_failures_and_variables(project: Path) -> None:
+    reference = json.loads(cli(project, "run", "w", "--json", "--no-journal").stdout)
+    (project / "execs.txt").unlink()
+    assert cli(project, "run", "w").exit_code == 1
+    log = run_dirs(project)[0] / "journal.log"
+    # died after task 2's outcomes were journaled, before its end: task 3 never started
+    _cut_before(log, lambda r: r.get("k") == "task_end" and r.get("t") == 1)
+    run = load_run(log.parent)
+    assert run.status() == "died" and 2 not in run.tasks
+    first = execs(project)
+    done = cli(project, "run", "w", "--resume", "--json")
+    assert done.exit_code == 1
+    again = execs(project)[len(first) :]
+    # run_once (task 1) and task 2 are not run again; task 3 runs, but not on r2 (failed in task 2)
+    assert sorted(again) == sorted(f"c r{i}" for i in range(6) if i != 2)
+    document = json.loads(done.stdout)
+    assert strip(document) == strip(reference)
+    assert document["tasks"][2]["hosts"]["r0"]["result"] == "c:r0:b:r0:a:r0:"
+    # a second resume: the run finished
+    assert cli(project, "run", "w", "--resume").exit_code == 3
+
+
+def test_resume_args_take_a_run_id_only_when_it_looks_like_one() -> None:
+    assert resume_args(["run", "w", "--resume"]) == ["run", "w", "--resume"]
+    assert resume_args(["run", "w", "--resume", "20261202T1455"]) == [
+        "run",
+        "w",
+        "--resume-run",
+        "20261202T1455",
+    ]
+    assert resume_args(["run", "--resume", "w"]) == ["run", "--resume", "w"]
+    assert resume_args(["run", "w", "--resume=abc"]) == ["run", "w", "--resume-run", "abc"]
+
+
+def test_usage_errors_of_the_journal_options(project: Path) -> None:
+    done = cli(project, "run", "w", "--resume", "--no-journal")
+    assert done.exit_code == 2
+    done = cli(project, "run", "w", "--force")
+    assert done.exit_code == 2
+    done = cli(project, "runs", "show", "nope")
+    assert done.exit_code == 3 and "no journaled run matches" in done.output
