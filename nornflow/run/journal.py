@@ -40,6 +40,7 @@ from typing import Any, Protocol
 
 from nornflow._hotpath import NOT_RUN
 from nornflow.exceptions import NornFlowError
+from nornflow.plain import plain
 from nornflow.run.results import ErrorInfo, TaskResult, WorkflowResult
 
 __all__ = [
@@ -108,7 +109,16 @@ def _json_default(obj: Any) -> Any:
     return str(obj)
 
 
-_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_json_default).encode
+_FAST_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_json_default).encode
+
+
+def _encode(record: dict[str, Any]) -> str:
+    """A record as compact JSON; results JSON cannot hold as they are (tuple keys, cycles, deep
+    nesting) go through :func:`nornflow.plain.plain` first, as ``--json`` does."""
+    try:
+        return _FAST_ENCODE(record)
+    except Exception:  # a task's object can raise anything from its str(): plain() marks it
+        return _FAST_ENCODE(plain(record))
 
 
 def frame(text: str) -> bytes:
@@ -567,14 +577,14 @@ class RunJournal:
 
     def _append(self, record: dict[str, Any], *, mask: bool = True) -> None:
         """Encode, mask (as ``--json`` does) and append one record."""
-        text = _ENCODE(record)
+        text = _encode(record)
         masking = self.mask
         if mask and masking is not None and masking.might_mask(text):
             for key in ("v", "vc"):
                 if key in record:
                     masking.learn(record[key])
             masked = {k: v if k in _STRUCTURE else masking.mask_value(v) for k, v in record.items()}
-            text = _ENCODE(masked)
+            text = _encode(masked)
         if self._fd < 0:
             return
         data = frame(text)
