@@ -138,9 +138,13 @@ def run_workflow(
         finally:
             result.variables = executor.variables()
             executor.close()
-    _settle(result, state, started)
-    if observer is not None:
-        observer.run_completed(result)
+    try:
+        _settle(result, state, started)
+        if observer is not None:
+            observer.run_completed(result)  # the journal's last write and fsync
+    except KeyboardInterrupt:  # the second signal came as the run was ending: abort as in the run
+        result.incomplete = True
+        raise RunAborted(result) from None
     reporter.workflow_completed(result)
     return result
 
