@@ -219,3 +219,28 @@ def test_usage_errors_of_the_journal_options(project: Path) -> None:
     assert done.exit_code == 2
     done = cli(project, "runs", "show", "nope")
     assert done.exit_code == 3 and "no journaled run matches" in done.output
+
+
+def test_runs_show_json_of_a_run_with_blocks_and_batches_is_its_json(project: Path) -> None:
+    """A run with blocks, rescue and rolling batches: `runs show --json` prints the document
+    `--json` printed (skips of the flow, the batches and the tag selection included)."""
+    (project / "workflows" / "flow.yaml").write_text(
+        "workflow:\n  name: flow\n  serial: [1, 50%]\n  tasks:\n"
+        "    - name: rec\n      args: {step: a}\n      tags: [first]\n"
+        "    - name: grp\n      block:\n        - name: rec\n          args: {step: b}\n"
+        "      rescue:\n        - name: rec\n          args: {step: r}\n"
+        "    - name: rec\n      args: {step: c}\n      tags: [never]\n"
+    )
+    done = cli(project, "run", "flow", "--json", "--skip-tags", "first")
+    document = json.loads(done.stdout)
+    assert document["batches"] and document["selection"] == {
+        "tags": [],
+        "skip_tags": ["first"],
+        "start_at_task": None,
+    }
+    assert any(h.get("skip_reason") for t in document["tasks"] for h in t["hosts"].values())
+    shown = cli(project, "runs", "show", run_dirs(project)[0].name, "--json")
+    assert shown.exit_code == 0
+    assert json.loads(shown.stdout) == document
+    refused = cli(project, "run", "flow", "--resume")
+    assert refused.exit_code == 3

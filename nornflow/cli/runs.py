@@ -18,7 +18,7 @@ from rich.table import Table
 from nornflow.cli.text import markup
 from nornflow.exceptions import NornFlowError, UsageError
 from nornflow.inventory import filters as filters_mod
-from nornflow.run.journal import FORMAT, JournalError, read_header, run_dirs
+from nornflow.run.journal import FORMAT, RESULT_FILE, JournalError, read_header, run_dirs
 from nornflow.run.resume import find_run, load_run
 
 __all__ = ["resume_args", "runs_app", "use_run_journals"]
@@ -183,6 +183,10 @@ def show(
         run = load_run(find_run(_base(project, settings_file), run_id))
     except NornFlowError as exc:
         raise _fail(exc, False) from None
+    final = run.directory / RESULT_FILE
+    if json_out and final.is_file():  # the run ended: its own document, exactly as --json gave it
+        typer.echo(final.read_text(encoding="utf-8"), nl=False)
+        return
     result = run.result()
     if json_out:
         typer.echo(json.dumps(result.to_dict(), indent=2, default=str))

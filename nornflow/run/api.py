@@ -468,11 +468,11 @@ class NornFlow:
                 max_fail_percentage=wf.max_fail_percentage,
                 observer=observer,
                 resume=state,
+                selection=selection,
             )
         finally:
             if observer is not None:
                 observer.close()
-        result.selection = selection
         if observer is not None:
             result.run_id = observer.run_id
             if observer.error:

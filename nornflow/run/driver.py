@@ -63,6 +63,7 @@ def run_workflow(
     max_fail_percentage: float | None = None,
     observer: OutcomeObserver | None = None,
     resume: ResumeState | None = None,
+    selection: dict[str, Any] | None = None,
 ) -> WorkflowResult:
     """Run ``prepared`` on ``hosts`` through ``executor`` and return its structured result; with
     blocks or ``serial`` batches the walk is :func:`nornflow.run.flow.run_flow`'s.
@@ -82,6 +83,7 @@ def run_workflow(
         observer=observer,
     )
     result = WorkflowResult(workflow=wf.name, hosts=names, dry_run=dry_run, failure_strategy=strategy.value)
+    result.selection = selection  # what --tags and friends chose (nornflow.run.selection)
     failed_before: set[str] = set()
     with _exclusive(prepared):
         executor.start(RunPlan(prepared, names, static_vars, dry_run, workers, control))

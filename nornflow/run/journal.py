@@ -93,6 +93,10 @@ class JournalMasking(Protocol):
         """Remember the values under secret-named keys in ``data``."""
 
 
+#: The run's final JSON document, written when it ends (absent after a kill).
+RESULT_FILE = "result.json"
+
+
 def new_run_id(now: float | None = None) -> str:
     """A run id that sorts by start time: ``20261202T145501123Z-3fa9c1`` (UTC, ms, random)."""
     now = time.time() if now is None else now
@@ -449,6 +453,13 @@ class RunJournal:
             from nornflow.fileio import atomic_write
 
             atomic_write(self.directory / "summary.json", json.dumps(summary, indent=2) + "\n")
+            # the run's whole document as --json gave it (blocks' and batches' skips, the batches,
+            # the selection): `runs show --json` prints it; the records rebuild it after a kill
+            document = result.to_dict()
+            if self.mask is not None:
+                document = self.mask.mask_value(document)
+            text = json.dumps(document, indent=2, default=str)
+            atomic_write(self.directory / RESULT_FILE, text + "\n", mode=0o600)
         except (OSError, JournalError) as exc:
             self.error = f"cannot finish the run journal: {exc}"
         finally:
