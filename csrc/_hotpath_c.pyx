@@ -63,7 +63,7 @@ cdef enum:
     C_CHANGED = 2
     C_FAILED = 3
     C_SKIPPED = 4
-    C_STARTED = 255  # what ``on_start`` gets: a run journal's mark of a host that started a task
+    C_STARTED = 255  # a run journal's mark (``marks``) of a host that started a task and did not finish
 
 NOT_RUN, OK, CHANGED, FAILED, SKIPPED = C_NOT_RUN, C_OK, C_CHANGED, C_FAILED, C_SKIPPED
 
@@ -422,6 +422,47 @@ cdef class VarsManager:
             return {name: dict(runtime[name]) for name in names if runtime[name]}
         return {name: runtime[name] for name in names if runtime[name]}
 
+    def runtime_columns(self, hosts, names, payloads=None):
+        """The runtime variables ``names`` of ``hosts`` column-wise, as the run journal records what
+        a task set: ``({name: [value or None per host]}, {name: [positions without it]}, [names])``;
+        the last are the names whose every value is the host's own result (``payloads[k]``, the
+        same object: ``set_to`` stores it), given without a column."""
+        cdef dict runtime = self._runtime
+        cdef list dicts = []
+        cdef list results = []
+        cdef list pay = payloads if payloads is not None else None
+        cdef PyObject* found
+        cdef PyObject* value
+        cdef Py_ssize_t k, n
+        cdef bint same
+        cdef list column, holes
+        cdef dict columns = {}, missing = {}
+        for host in hosts:
+            found = PyDict_GetItem(runtime, host)
+            dicts.append(_EMPTY if found is NULL else <object>found)
+        n = len(dicts)
+        for name in names:
+            holes = []
+            same = pay is not None and len(pay) == n
+            for k in range(n):
+                value = PyDict_GetItem(<dict>PyList_GET_ITEM(dicts, k), name)
+                if value is NULL:
+                    holes.append(k)
+                elif same and value != PyList_GET_ITEM(pay, k):
+                    same = False
+            if holes:
+                missing[name] = holes
+            if same:
+                results.append(name)
+                continue
+            column = [None] * n
+            for k in range(n):
+                value = PyDict_GetItem(<dict>PyList_GET_ITEM(dicts, k), name)
+                if value is not NULL:
+                    column[k] = <object>value
+            columns[name] = column
+        return columns, missing, results
+
     def get(self, host, name, default=None):
         """The value of variable ``name`` for ``host`` with precedence applied."""
         return self.context(host).get(name, default)
@@ -696,7 +737,9 @@ cdef class TaskStep:
     cdef public object on_done
     cdef public object on_exception
     cdef public object on_failure
-    cdef public object on_start
+    cdef object _marks_obj
+    cdef unsigned char[::1] _marks
+    cdef bint _has_marks
     cdef public list payloads
     cdef public list positions
     cdef public dict primed
@@ -739,8 +782,25 @@ cdef class TaskStep:
         self.on_exception = None
         self.on_failure = None
         self.on_done = None
-        self.on_start = None
+        self._marks_obj = None
+        self._has_marks = False
         self.stop = None
+
+    @property
+    def marks(self):
+        """The run journal's state bytes of this task (a writable buffer, one byte per host), or
+        None: ``STARTED`` is stored when a host starts, its status code when it finishes."""
+        return self._marks_obj
+
+    @marks.setter
+    def marks(self, value):
+        if value is None:
+            self._has_marks = False
+            self._marks = None
+        else:
+            self._marks = value
+            self._has_marks = True
+        self._marks_obj = value
 
     def __call__(self, Py_ssize_t k):
         """Run the step for the k-th active host (the work-queue runner's entry point)."""
@@ -829,8 +889,8 @@ cdef class TaskStep:
         cdef double t0 = _clock()
         cdef object outcome = None
         cdef uint8_t code
-        if self.on_start is not None:
-            self.on_start(i, C_STARTED)
+        if self._has_marks:
+            self._marks[i] = C_STARTED
         try:
             if self.has_pre:
                 decision = self.primed.pop(i, None) if self.primed else None
@@ -844,6 +904,8 @@ cdef class TaskStep:
                     self.durations.data.as_doubles[i] = _clock() - t0
                     if self.on_done is not None:
                         self.on_done(i, C_SKIPPED)
+                    if self._has_marks:
+                        self._marks[i] = C_SKIPPED
                     return None
             if task is None:
                 task = self.new_task(host)
@@ -863,9 +925,11 @@ cdef class TaskStep:
         if self.keep is not None:
             self.keep[i] = outcome
         self.durations.data.as_doubles[i] = _clock() - t0
+        code = self.codes[i]
         if self.on_done is not None:
-            code = self.codes[i]
             self.on_done(i, code)
+        if self._has_marks:
+            self._marks[i] = code
         return outcome
 
 

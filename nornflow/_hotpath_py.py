@@ -63,7 +63,7 @@ IMPLEMENTATION = "python"
 
 #: Status codes of a host's outcome, one byte per host in a task's results.
 NOT_RUN, OK, CHANGED, FAILED, SKIPPED = 0, 1, 2, 3, 4
-_STARTED = 255  # what ``on_start`` gets: a run journal's mark of a host that started a task
+_STARTED = 255  # a run journal's mark (``marks``) of a host that started a task and did not finish
 
 
 class HookInstanceCache:
@@ -376,6 +376,32 @@ class VarsManager:
             return {name: dict(runtime[name]) for name in names if runtime[name]}
         return {name: runtime[name] for name in names if runtime[name]}
 
+    def runtime_columns(
+        self, hosts: Sequence[str], names: Sequence[str], payloads: list[Any] | None = None
+    ) -> tuple[dict[str, list[Any]], dict[str, list[int]], list[str]]:
+        """The runtime variables ``names`` of ``hosts`` column-wise, as the run journal records what
+        a task set: ``({name: [value or None per host]}, {name: [positions without it]}, [names])``;
+        the last are the names whose every value is the host's own result (``payloads[k]``, the
+        same object: ``set_to`` stores it), given without a column."""
+        get = self._runtime.get
+        dicts = [get(h, _EMPTY) for h in hosts]
+        columns: dict[str, list[Any]] = {}
+        missing: dict[str, list[int]] = {}
+        results: list[str] = []
+        for name in names:
+            holes = [k for k, d in enumerate(dicts) if name not in d]
+            if holes:
+                missing[name] = holes
+            if (
+                payloads is not None
+                and len(payloads) == len(dicts)
+                and all(d.get(name, p) is p for d, p in zip(dicts, payloads, strict=True))
+            ):
+                results.append(name)
+                continue
+            columns[name] = [d.get(name) for d in dicts]
+        return columns, missing, results
+
     def get(self, host: Any, name: str, default: Any = None) -> Any:
         """The value of variable ``name`` for ``host`` with precedence applied."""
         return self.context(host).get(name, default)
@@ -619,6 +645,7 @@ class TaskStep:
     """
 
     __slots__ = (
+        "_marks",
         "call",
         "codes",
         "context",
@@ -640,7 +667,6 @@ class TaskStep:
         "on_done",
         "on_exception",
         "on_failure",
-        "on_start",
         "payloads",
         "positions",
         "primed",
@@ -686,8 +712,18 @@ class TaskStep:
         #: (i, outcome) -> None: records why host i failed (its outcome's exception), applies fail-fast
         self.on_failure: Callable[[int, Outcome], None] | None = None
         self.on_done: Callable[[int, int], None] | None = None  #: (i, code) per finished host
-        self.on_start: Callable[[int, int], None] | None = None  #: (i, STARTED) per starting host
+        self._marks: bytearray | memoryview | None = None
         self.stop: threading.Event | None = None  #: set: Nornir-path hosts not started stay not run
+
+    @property
+    def marks(self) -> bytearray | memoryview | None:
+        """The run journal's state bytes of this task (a writable buffer, one byte per host), or
+        None: ``STARTED`` is stored when a host starts, its status code when it finishes."""
+        return self._marks
+
+    @marks.setter
+    def marks(self, value: bytearray | memoryview | None) -> None:
+        self._marks = value
 
     def __call__(self, k: int) -> None:
         """Run the step for the k-th active host (the work-queue runner's entry point)."""
@@ -772,8 +808,9 @@ class TaskStep:
         """The step for host ``i``; its outcome, or None when a pre-hook skipped the host."""
         t0 = _clock()
         outcome = None
-        if self.on_start is not None:
-            self.on_start(i, _STARTED)
+        marks = self._marks
+        if marks is not None:
+            marks[i] = _STARTED
         try:
             if self.has_pre:
                 primed = self.primed
@@ -788,6 +825,8 @@ class TaskStep:
                     self.durations[i] = _clock() - t0
                     if self.on_done is not None:
                         self.on_done(i, SKIPPED)
+                    if marks is not None:
+                        marks[i] = SKIPPED
                     return None
             if task is None:
                 task = self.new_task(host)
@@ -805,8 +844,11 @@ class TaskStep:
         if self.keep is not None:
             self.keep[i] = outcome
         self.durations[i] = _clock() - t0
+        code = self.codes[i]
         if self.on_done is not None:
-            self.on_done(i, self.codes[i])
+            self.on_done(i, code)
+        if marks is not None:
+            marks[i] = code
         return outcome
 
 

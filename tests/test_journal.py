@@ -244,3 +244,23 @@ def test_runs_show_json_of_a_run_with_blocks_and_batches_is_its_json(project: Pa
     assert json.loads(shown.stdout) == document
     refused = cli(project, "run", "flow", "--resume")
     assert refused.exit_code == 3
+
+
+def test_runs_show_json_of_a_flat_run_rebuilds_its_controls_from_the_records(project: Path) -> None:
+    """Without blocks or batches the document is rebuilt from the records (no result.json is
+    written at the end of such a run): the tag selection and the tasks' controls included."""
+    (project / "workflows" / "flat.yaml").write_text(
+        "workflow:\n  name: flat\n  tasks:\n"
+        "    - name: rec\n      args: {step: a}\n      tags: [first]\n      throttle: 2\n"
+        "    - name: rec\n      args: {step: c}\n      tags: [second]\n"
+    )
+    done = cli(project, "run", "flat", "--json", "--tags", "first")
+    assert done.exit_code == 0, done.output
+    document = json.loads(done.stdout)
+    assert document["selection"]["tags"] == ["first"]
+    assert document["tasks"][0]["controls"]
+    run = run_dirs(project)[0]
+    assert not (run / "result.json").exists()
+    shown = cli(project, "runs", "show", run.name, "--json")
+    assert shown.exit_code == 0
+    assert strip(json.loads(shown.stdout)) == strip(document)

@@ -184,8 +184,12 @@ def show(
     except NornFlowError as exc:
         raise _fail(exc, False) from None
     final = run.directory / RESULT_FILE
-    if json_out and final.is_file():  # the run ended: its own document, exactly as --json gave it
-        typer.echo(final.read_text(encoding="utf-8"), nl=False)
+    if json_out and final.is_file():  # a walk of blocks or batches: its document, as --json gave it
+        try:
+            document = json.loads(final.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise _fail(JournalError(f"unreadable run document: {exc}", file=str(final)), False) from None
+        typer.echo(json.dumps(document, indent=2))
         return
     result = run.result()
     if json_out:

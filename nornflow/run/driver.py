@@ -117,6 +117,7 @@ def run_workflow(
                             resume=resume,
                         )
                 else:
+                    result.walked = True
                     _run_flow(
                         prepared,
                         result,

@@ -32,6 +32,7 @@ from nornflow._hotpath import CHANGED, FAILED, NOT_RUN, OK, Outcome
 from nornflow.exceptions import NornFlowError, VariableError, hook_failure
 from nornflow.hooks.base import WrapperHook
 from nornflow.plain import safe_repr, safe_text
+from nornflow.run.connections import register_connection_plugins
 from nornflow.run.prepare import PreparedTask, PreparedWorkflow
 from nornflow.run.processors import GuardedProcessors
 from nornflow.run.results import ErrorInfo, TaskResult
@@ -189,7 +190,7 @@ class LocalExecutor:
         self._hosts = [hosts[name] for name in plan.hosts]
         self._index = {name: i for i, name in enumerate(plan.hosts)}
         self._vars = _hotpath.VarsManager(plan.static_vars, _environment.globals)
-        _register_connection_plugins()
+        register_connection_plugins()
         processors = GuardedProcessors(self.processors, plan.control.notice) if self.processors else None
         self._nornir = Nornir(
             inventory=self.inventory,
@@ -430,21 +431,3 @@ class _Named:
 
     def __init__(self, name: str) -> None:
         self.name = name
-
-
-_CONNECTIONS_REGISTERED: list[bool] = []
-
-
-def _register_connection_plugins() -> None:
-    """Register Nornir's connection plugins (netmiko, napalm, ...) as ``InitNornir`` would.
-
-    nornflow builds its ``Nornir`` object itself, so without this a project whose inventory is not
-    loaded through a Nornir config file could not open any connection (``PluginNotRegistered``).
-    Scanning the entry points costs milliseconds, so it is done once per process, unless a plugin
-    went missing since (tests reset the register).
-    """
-    from nornir.core.plugins.connections import ConnectionPluginRegister
-
-    if not _CONNECTIONS_REGISTERED or not ConnectionPluginRegister.available:
-        ConnectionPluginRegister.auto_register()
-        _CONNECTIONS_REGISTERED.append(True)

@@ -1,16 +1,19 @@
 """The run journal: ``.nornflow/runs/<run-id>/``, what a run learns, on disk as hosts finish.
 
-Three files per run (``docs/journal.md`` has the whole story):
+The files of a run (``docs/journal.md`` has the whole story):
 
 - ``journal.log``: framed records, one per line: 8 hex digits of the CRC32 of the JSON that follows,
   a space, the JSON, a newline. A header (the resolved workflow, the inputs, the hosts, the format
   version), a record per task start, chunks of host-task outcomes (column-wise: positions, status
-  codes, payloads, errors, diffs, details, durations, the variables they set), a record per task end
-  and per resume, and the end of the run. A torn or corrupt line ends the readable journal.
+  codes and durations as base64 bytes, payloads, errors, diffs, details, the variables they set),
+  a record per task end and per resume, and the end of the run. A torn or corrupt line ends the
+  readable journal.
 - ``state.map``: one byte per host and task, memory-mapped: ``STARTED`` when a host starts a task,
   its status code when it finishes. Stores into a shared mapping survive the process being killed,
   so a resume knows which host-tasks were in flight.
 - ``summary.json``: what ``nornflow runs`` lists, written when the run ends.
+- ``result.json``: the final ``--json`` document of a run that walked blocks or batches (whose
+  outcomes the walk edits after they are journaled); every other run's is rebuilt from the records.
 
 Host-tasks slower than :data:`SLOW_HOST` (anything waiting on a device) are journaled by their worker
 before it takes another host; faster ones (pure computation) are journaled in chunks by a background
@@ -59,7 +62,7 @@ __all__ = [
 ]
 
 #: The journal format; a journal of another format is refused (``nornflow runs``, ``--resume``).
-FORMAT = 1
+FORMAT = 2
 #: Where runs are journaled, below the project directory.
 RUNS_DIR = Path(".nornflow") / "runs"
 #: ``state.map`` byte of a host that started a task and did not finish it.
@@ -73,7 +76,7 @@ FSYNC_INTERVAL = 1.0
 #: Hosts per outcome record when a task's remaining hosts are journaled at its end.
 CHUNK = 4096
 #: Hosts of a task journaled one by one before it is judged fast or slow.
-_PROBE = 32
+_PROBE = 8
 
 
 class JournalError(NornFlowError):
@@ -93,7 +96,8 @@ class JournalMasking(Protocol):
         """Remember the values under secret-named keys in ``data``."""
 
 
-#: The run's final JSON document, written when it ends (absent after a kill).
+#: The final JSON document of a run that walked blocks or batches, written when it ends (absent after
+#: a kill); other runs' documents are rebuilt from the records.
 RESULT_FILE = "result.json"
 
 
@@ -236,6 +240,8 @@ class _TaskLog:
     fast: Any = None
     slow: Any = None
     probe: list[float] = field(default_factory=list)
+    #: the hosts are fast: the background writer journals them in chunks (else their workers do)
+    batched: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -274,8 +280,16 @@ class RunJournal:
 
     # -- opening and closing ----------------------------------------------------------------------
 
-    def open(self, header: dict[str, Any], hosts: Sequence[str], tasks: int) -> None:
-        """Create the journal (or reopen it to resume) and write ``header`` (a new run only)."""
+    def open(
+        self,
+        header: dict[str, Any],
+        hosts: Sequence[str],
+        tasks: int,
+        *,
+        housekeeping: Callable[[], object] | None = None,
+    ) -> None:
+        """Create the journal (or reopen it to resume) and write ``header`` (a new run only).
+        ``housekeeping`` (pruning old runs) runs on the background writer, off the run's path."""
         self._hosts = list(hosts)
         try:
             self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -304,7 +318,9 @@ class RunJournal:
             self._append(header, mask=True)
         self._sync()
         _fsync_dir(self.directory)
-        self._thread = threading.Thread(target=self._writer, name="nornflow-journal", daemon=True)
+        self._thread = threading.Thread(
+            target=self._writer, args=(housekeeping,), name="nornflow-journal", daemon=True
+        )
         self._thread.start()
 
     def record(self, record: dict[str, Any], *, mask: bool = False, sync: bool = True) -> None:
@@ -319,13 +335,19 @@ class RunJournal:
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join()
-        for view in self._views:
-            view.release()
+        task, self._task = self._task, None
+        abandoned = task is not None and task.step is not None
+        if abandoned:  # an aborted run: hosts still running may store into the view until they end
+            task.step.marks = None  # type: ignore[union-attr]
+        else:
+            for view in self._views:
+                view.release()
         self._views = []
         if self._map is not None:
             with contextlib.suppress(OSError, ValueError, BufferError):
                 self._map.flush()
-                self._map.close()
+                if not abandoned:
+                    self._map.close()  # else the mapping closes when the last view is gone
             self._map = None
         if self._fd >= 0:
             with contextlib.suppress(OSError):
@@ -344,46 +366,40 @@ class RunJournal:
         journaled = self.journaled(index) if self.journaled is not None else None
         if journaled is not None:  # resumed: hosts journaled before are not written again
             task.written[:] = journaled
-        self._append({"k": "task", "t": index, "name": result.name, "hosts": count})
+        record: dict[str, Any] = {"k": "task", "t": index, "name": result.name, "hosts": count}
+        if result.controls:
+            record["controls"] = result.controls
+        self._append(record)
         self._task = task
 
     def bind_step(self, index: int, result: TaskResult, step: Any) -> None:
-        """Mark hosts started and finished in ``state.map`` from the step; journal slow ones at once."""
+        """Give the step the task's ``state.map`` bytes (it marks hosts started and finished, one
+        byte store each) and journal the first hosts one by one: while they are slow (waiting on
+        devices) every host is journaled by its worker before the worker goes on."""
         task = self._task
-        if task is None or task.index != index or not hasattr(step, "on_start"):
+        if task is None or task.index != index or not hasattr(step, "marks"):
             return  # not the hot path's step: the task is journaled at its end
         task.vars_mgr = step.vars_mgr
         task.step = step
-        view = task.view
-        other = step.on_done
-        if other is None:
-            task.fast = view.__setitem__
-        else:
-
-            def fast(i: int, code: int) -> None:
-                view[i] = code
-                other(i, code)
-
-            task.fast = fast
-        step.on_start = view.__setitem__
-        step.on_done = self._slow_done(task, other)
+        task.fast = step.on_done  # fast hosts: the step's own callback only (the writer journals)
+        step.marks = task.view
+        step.on_done = self._slow_done(task, task.fast)
 
     def _slow_done(self, task: _TaskLog, other: Any) -> Any:
-        """The step's ``on_done`` for slow hosts: journal the host, then mark it done. The first
-        hosts of a task are timed: when they are fast, the step switches to the bare marks."""
+        """The step's ``on_done`` for slow hosts: journal the host (the step marks it done after).
+        The first hosts of a task are timed: when they are fast, the step switches to ``other``."""
         durations = task.result.durations
-        view = task.view
         probe = task.probe
 
         def done(i: int, code: int) -> None:
             self._write_hosts(task, [i])
-            view[i] = code
             if other is not None:
                 other(i, code)
             if len(probe) < _PROBE:
                 probe.append(durations[i])
                 if len(probe) == _PROBE and sum(probe) / _PROBE < SLOW_HOST:
-                    task.step.on_done = task.fast
+                    task.step.on_done = other
+                    task.batched = True
 
         task.slow = done
         return done
@@ -411,9 +427,9 @@ class RunJournal:
             return
         with task.lock:
             if task.step is not None:
-                task.step.on_done = None
-                task.step.on_start = None
-            left = [i for i in compress(range(len(result.codes)), result.codes) if not task.written[i]]
+                task.step.on_done = task.fast
+                task.step.marks = None
+            left = _new_positions(result.codes.translate(_IS_SET), task.written)
             keep = getattr(task.step, "keep", None) if task.step is not None else None
             if keep is not None:  # once-per-task post-hooks may have edited the first host's outcome
                 first = next((i for i, o in enumerate(keep) if o is not None), None)
@@ -421,15 +437,16 @@ class RunJournal:
                     left.append(first)
             for start in range(0, len(left), CHUNK):
                 self._write_hosts(task, left[start : start + CHUNK])
-            view = task.view
-            for i in left:
-                view[i] = result.codes[i]
+            _settle(task.view, result.codes)
             self._append({"k": "task_end", "t": index, "duration": result.duration})
             self._task = None
         self._sync()
 
     def run_completed(self, result: WorkflowResult) -> None:
-        """Journal the end of the run and write ``summary.json``; then close."""
+        """Journal the end of the run and write ``summary.json``; then close. A run that walked
+        blocks or batches also gets ``result.json``, its whole ``--json`` document: the walk edits
+        outcomes after they were journaled (a rescue turns failures into rescued ones, hosts left out
+        get skip reasons), so the records alone cannot rebuild it."""
         try:
             end = {
                 "k": "end",
@@ -442,7 +459,8 @@ class RunJournal:
                 "incomplete": result.incomplete,
                 "finished": time.time(),
             }
-            self.record(end)
+            controls = result.control_dict()
+            self.record({**end, "controls": controls} if controls else end)
             summary = {
                 "run_id": self.run_id,
                 "format": FORMAT,
@@ -453,13 +471,13 @@ class RunJournal:
             from nornflow.fileio import atomic_write
 
             atomic_write(self.directory / "summary.json", json.dumps(summary, indent=2) + "\n")
-            # the run's whole document as --json gave it (blocks' and batches' skips, the batches,
-            # the selection): `runs show --json` prints it; the records rebuild it after a kill
-            document = result.to_dict()
-            if self.mask is not None:
-                document = self.mask.mask_value(document)
-            text = json.dumps(document, indent=2, default=str)
-            atomic_write(self.directory / RESULT_FILE, text + "\n", mode=0o600)
+            if result.walked:
+                document = result.to_dict()
+                if self.mask is not None:
+                    document = self.mask.mask_value(document)
+                # compact: the C encoder (indent selects the pure-Python one, ~10x slower)
+                text = json.dumps(document, separators=(",", ":"), default=str)
+                atomic_write(self.directory / RESULT_FILE, text + "\n", mode=0o600)
         except (OSError, JournalError) as exc:
             self.error = f"cannot finish the run journal: {exc}"
         finally:
@@ -467,12 +485,17 @@ class RunJournal:
 
     # -- writing ----------------------------------------------------------------------------------
 
-    def _writer(self) -> None:
+    def _writer(self, housekeeping: Callable[[], object] | None = None) -> None:
         """The background writer: journal the fast hosts that finished, fsync once a second."""
+        if housekeeping is not None:
+            try:
+                housekeeping()
+            except Exception as exc:  # pruning old runs must never end this one
+                self.error = f"journal housekeeping: {type(exc).__name__}: {exc}"
         while not self._stop.wait(FLUSH_INTERVAL):
             try:
                 task = self._task
-                if task is not None and task.fast is not None and task.step.on_done is task.fast:
+                if task is not None and task.batched:
                     self._flush_done(task)
                 if self._dirty and time.monotonic() - self._synced >= FSYNC_INTERVAL:
                     self._sync()
@@ -484,20 +507,16 @@ class RunJournal:
         with task.lock:
             if self._task is not task:
                 return
-            marks = bytes(task.view)
-            n = len(marks)
-            written = task.written
-            done = marks.translate(_IS_DONE)
-            new = (int.from_bytes(done, "little") & ~int.from_bytes(written, "little")).to_bytes(n, "little")
-            positions = list(compress(range(n), new))
+            positions = _new_positions(bytes(task.view).translate(_IS_DONE), task.written)
             if not positions:
                 return
             self._write_hosts(task, positions)
             durations = task.result.durations
             step = task.step
-            if step is not None and step.on_done is task.fast:
+            if step is not None and task.batched:
                 mean = sum(durations[i] for i in positions[:256]) / min(len(positions), 256)
-                if mean >= SLOW_HOST:
+                if mean >= SLOW_HOST:  # the hosts became slow: their workers journal them again
+                    task.batched = False
                     step.on_done = task.slow
 
     def _write_hosts(
@@ -519,7 +538,7 @@ class RunJournal:
                 "k": "hosts",
                 "t": task.index,
                 "r": [first, stop],
-                "c": r.codes[first:stop].decode("latin-1"),
+                "c": base64.b64encode(r.codes[first:stop]).decode(),
                 "p": r.payloads[first:stop],
                 "u": base64.b64encode(r.durations[first:stop].tobytes()).decode(),
             }
@@ -530,7 +549,7 @@ class RunJournal:
                 "k": "hosts",
                 "t": task.index,
                 "i": positions,
-                "c": bytes(r.codes[i] for i in positions).decode("latin-1"),
+                "c": base64.b64encode(bytes(r.codes[i] for i in positions)).decode(),
                 "p": [r.payloads[i] for i in positions],
                 "u": base64.b64encode(array("d", [r.durations[i] for i in positions]).tobytes()).decode(),
             }
@@ -557,31 +576,37 @@ class RunJournal:
         rec: dict[str, Any],
     ) -> None:
         """Add the variables the task set on the hosts ``chunk`` to ``rec``: a column per name
-        (``vc``, with the positions in the chunk where the host has none in ``vm``), or (a task that
-        may set any) each host's whole set (``v``)."""
+        (``vc``, with the positions in the chunk where the host has none in ``vm``; names whose values
+        are the hosts' results, as ``set_to`` stores them, in ``vr`` without a column), or (a task
+        that may set any) each host's whole set (``v``)."""
         names = task.names
         if names == ():
             return
-        if given is not None:
-            snap: Mapping[str, Mapping[str, Any]] = given
-        elif task.vars_mgr is not None:
-            snap = task.vars_mgr.runtime_snapshot(chunk, copy=False)
+        if given is None and names is not None and task.vars_mgr is not None:
+            columns, missing, results = task.vars_mgr.runtime_columns(chunk, names, rec["p"])
+            if results:  # their values are the hosts' results (``p``): not journaled twice
+                rec["vr"] = results
+            if not columns:
+                if missing:
+                    rec["vm"] = missing
+                return
         else:
-            return
-        dicts = list(map(snap.get, chunk, repeat(_EMPTY)))
-        if names is None:
-            rec["v"] = [dict(d) if d else None for d in dicts]
-            return
-        columns: dict[str, list[Any]] = {}
-        missing: dict[str, list[int]] = {}
-        for name in names:
-            column = [d.get(name, _MISSING) for d in dicts]
-            if column.count(_MISSING):
-                holes = [k for k, v in enumerate(column) if v is _MISSING]
-                for k in holes:
-                    column[k] = None
-                missing[name] = holes
-            columns[name] = column
+            if given is not None:
+                snap: Mapping[str, Mapping[str, Any]] = given
+            elif task.vars_mgr is not None:
+                snap = task.vars_mgr.runtime_snapshot(chunk, copy=False)
+            else:
+                return
+            dicts = list(map(snap.get, chunk, repeat(_EMPTY)))
+            if names is None:
+                rec["v"] = [dict(d) if d else None for d in dicts]
+                return
+            columns = {name: [d.get(name) for d in dicts] for name in names}
+            missing = {}
+            for name in names:
+                holes = [k for k, d in enumerate(dicts) if name not in d]
+                if holes:
+                    missing[name] = holes
         rec["vc"] = columns
         if missing:
             rec["vm"] = missing
@@ -594,6 +619,8 @@ class RunJournal:
             for key in ("v", "vc"):
                 if key in record:
                     masking.learn(record[key])
+            for name in record.get("vr", ()):  # variables that are the results: learn them as such
+                masking.learn({name: record["p"]})
             masked = {k: v if k in _STRUCTURE else masking.mask_value(v) for k, v in record.items()}
             text = _encode(masked)
         if self._fd < 0:
@@ -628,8 +655,29 @@ _STRUCTURE = frozenset(
 _IS_DONE = bytes(0 if b in (NOT_RUN, STARTED) else 1 for b in range(256))
 
 
+#: result codes -> 1 for a host with an outcome, 0 for one not run
+_IS_SET = bytes(0 if b == NOT_RUN else 1 for b in range(256))
+#: result codes -> 0xFF for a host with an outcome (its state byte becomes the code), 0 otherwise
+_SET_MASK = bytes(0 if b == NOT_RUN else 255 for b in range(256))
+
 _EMPTY: Mapping[str, Any] = {}
-_MISSING: Any = object()
+
+
+def _new_positions(done: bytes | bytearray, written: bytearray) -> list[int]:
+    """The positions where ``done`` is 1 and ``written`` is 0 (both 0/1 bytes, one per host),
+    in order: whole-buffer integer operations, not a Python loop over the hosts."""
+    n = len(done)
+    new = (int.from_bytes(done, "little") & ~int.from_bytes(written, "little")).to_bytes(n, "little")
+    return list(compress(range(n), new))
+
+
+def _settle(view: memoryview, codes: bytearray) -> None:
+    """Store every host's code in its state byte, but for hosts without an outcome (a host that
+    started and did not finish stays ``STARTED``)."""
+    n = len(codes)
+    mask = int.from_bytes(codes.translate(_SET_MASK), "little")
+    merged = (int.from_bytes(view, "little") & ~mask) | (int.from_bytes(codes, "little") & mask)
+    view[:] = merged.to_bytes(n, "little")
 
 
 def _within(column: Mapping[int, Any], span: Any) -> list[int]:

@@ -244,6 +244,9 @@ class WorkflowResult:
     selection: dict[str, Any] | None = None
     #: the id of the run's journal (``.nornflow/runs/<run_id>``), when it was journaled
     run_id: str | None = None
+    #: the run walked blocks or batches (``nornflow.run.flow``): outcomes were edited after the
+    #: hosts reported them (rescues, skips of hosts left out); not part of the document
+    walked: bool = False
 
     @property
     def failed(self) -> bool:
@@ -332,10 +335,10 @@ class WorkflowResult:
             "host_counts": self.host_counts(),
             "tasks": [t.to_dict() for t in self.tasks],
             "variables": plain(self.variables),
-            **plain(self._control_dict()),
+            **plain(self.control_dict()),
         }
 
-    def _control_dict(self) -> dict[str, Any]:
+    def control_dict(self) -> dict[str, Any]:
         """The keys of the change controls, present only when a control was used."""
         data: dict[str, Any] = {}
         if self.batches is not None:

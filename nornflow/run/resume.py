@@ -11,6 +11,7 @@ variables.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import time
@@ -197,6 +198,8 @@ class JournaledTask:
     variables: dict[int, Any] = field(default_factory=dict)
     ended: bool = False
     duration: float = 0.0
+    #: the task's change controls (throttle, ...), as its result showed them
+    controls: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -290,6 +293,7 @@ class JournaledRun:
             tr = TaskResult(jt.name, t, hosts, index)
             fill(jt, tr)
             tr.duration = jt.duration
+            tr.controls = jt.controls or None
             for i in range(len(hosts)):
                 if tr.codes[i] == NOT_RUN:
                     tr.skip_reasons.setdefault(i, "run interrupted" if self.end else "run died")
@@ -304,6 +308,10 @@ class JournaledRun:
         wf.signal = end.get("signal") if self.end else "SIGKILL"
         wf.stopped = end.get("stopped")
         wf.incomplete = bool(end.get("incomplete")) if self.end else True
+        controls = end.get("controls") or {}
+        wf.batches = controls.get("batches")
+        wf.rescued_hosts = list(controls.get("rescued_hosts") or [])
+        wf.selection = controls.get("selection")
         return wf
 
     def names_known(self, t: int) -> bool:
@@ -370,7 +378,8 @@ def load_run(directory: Path) -> JournaledRun:
         try:
             if kind == "task":
                 t = int(rec["t"])
-                tasks.setdefault(t, JournaledTask(str(rec.get("name", "")), bytearray(n)))
+                started = tasks.setdefault(t, JournaledTask(str(rec.get("name", "")), bytearray(n)))
+                started.controls = dict(rec.get("controls") or {})
                 end = None
             elif kind == "hosts":
                 _apply_hosts(tasks, rec, n)
@@ -393,11 +402,13 @@ def load_run(directory: Path) -> JournaledRun:
 def _apply_hosts(tasks: dict[int, JournaledTask], rec: Mapping[str, Any], n: int) -> None:
     jt = tasks[int(rec["t"])]
     positions = positions_of(rec)
-    codes = rec["c"].encode("latin-1")
+    codes = base64.b64decode(rec["c"])
     payloads = rec["p"]
     durations = durations_of(rec["u"]) if "u" in rec else None
     values = rec.get("v")
     columns = rec.get("vc")
+    if "vr" in rec:  # variables whose values are the hosts' results
+        columns = {**(columns or {}), **dict.fromkeys(rec["vr"], payloads)}
     if columns is not None:
         gaps = rec.get("vm") or {}
         holes = {n: set(gaps.get(n, ())) for n in columns}
@@ -574,8 +585,13 @@ def start_journal(
         )
         header["var_names"] = [None if n is None else list(n) for n in names]
         journal = RunJournal(base / RUNS_DIR / run_id, mask=mask, var_names=names)
-        journal.open(header, hosts, len(prepared.tasks))
-        prune_runs(base, settings.journal_keep, settings.journal_max_age_days, spare=run_id)
+        keep, age = settings.journal_keep, settings.journal_max_age_days
+        journal.open(
+            header,
+            hosts,
+            len(prepared.tasks),
+            housekeeping=lambda: prune_runs(base, keep, age, spare=run_id),
+        )
         return journal, None
     directory = find_run(base, resume or None, resumable=True)
     run = load_run(directory)
