@@ -609,3 +609,27 @@ def test_jinja_lookups_of_host_attributes_follow_nornirs_inheritance(impl):
     assert view.resolve_or_missing("range") is range and view.resolve_or_missing("nope") is missing
     vm.set_runtime_var(host, "x", 2)
     assert view["x"] == 2 and view.resolve_or_missing("x") == 2 and dict(view)["x"] == 2
+
+
+def test_runtime_columns_give_the_journal_its_columns_and_name_the_results(impl):
+    """What the run journal records of a task's variables: a column per name with the holes, and
+    the names whose every value is the host's own result object (journaled by name only)."""
+    from types import SimpleNamespace
+
+    vm = impl.VarsManager({})
+    hosts = [SimpleNamespace(name=n) for n in ("a", "b", "c")]
+    results = [["ra"], ["rb"], ["rc"]]
+    for host, result in zip(hosts, results, strict=True):
+        vm.set_runtime_var(host, "out", result)  # set_to: the result object itself
+    vm.set_runtime_var(hosts[0], "copy", list(results[0]))  # equal, but another object
+    vm.set_runtime_var(hosts[2], "copy", results[2])
+    names = ["a", "b", "c", "nohost"]
+    payloads = [*results, None]
+    columns, missing, same = vm.runtime_columns(names, ("out", "copy"), payloads)
+    assert same == ["out"]  # "nohost" has none (a hole); "copy" is equal on "a" but another object
+    assert missing == {"out": [3], "copy": [1, 3]}
+    assert columns == {"copy": [["ra"], None, ["rc"], None]}
+    columns, missing, same = vm.runtime_columns(names[:3], ("out",), [list(r) for r in results])
+    assert same == [] and columns == {"out": results} and missing == {}
+    columns, missing, same = vm.runtime_columns(names[:3], ("out",))
+    assert same == [] and columns == {"out": results} and missing == {}

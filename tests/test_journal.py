@@ -143,6 +143,11 @@ def test_secrets_are_masked_in_the_journal_unless_show_secrets(project: Path) ->
     assert cli(project, "run", "secret", "--show-secrets").exit_code == 0
     text = (run_dirs(project)[-1] / "journal.log").read_text()
     assert "tok-s3cr3t-r1" in text
+    assert text.count("tok-s3cr3t-r1") == 1  # set_to's value is the result: journaled once, by name
+    hosts = [r for r in read_records(run_dirs(project)[-1] / "journal.log")[0] if r["k"] == "hosts"]
+    assert all(r["vr"] == ["api_token"] and "vc" not in r for r in hosts)
+    run = load_run(run_dirs(project)[-1])
+    assert run.result().variables["r1"] == {"api_token": "tok-s3cr3t-r1"}
 
 
 def test_old_runs_are_pruned_by_count_and_age(project: Path) -> None:
