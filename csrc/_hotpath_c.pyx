@@ -422,6 +422,25 @@ cdef class VarsManager:
             return {name: dict(runtime[name]) for name in names if runtime[name]}
         return {name: runtime[name] for name in names if runtime[name]}
 
+    cpdef int holds(self, object host, tuple names, object payload):
+        """1 when each runtime variable ``names`` of ``host`` is ``payload`` itself (``set_to``
+        stored the result), 0 when it has none of them, 2 otherwise (the run journal's check)."""
+        cdef PyObject* found = PyDict_GetItem(self._runtime, host_name(host))
+        if found is NULL:
+            return 0
+        cdef dict runtime = <dict>found
+        cdef PyObject* value
+        cdef Py_ssize_t seen = 0, same = 0
+        for name in names:
+            value = PyDict_GetItem(runtime, name)
+            if value is not NULL:
+                seen += 1
+                if value == <PyObject*>payload:
+                    same += 1
+        if seen == 0:
+            return 0
+        return 1 if same == len(names) else 2
+
     def runtime_columns(self, hosts, names, payloads=None):
         """The runtime variables ``names`` of ``hosts`` column-wise, as the run journal records what
         a task set: ``({name: [value or None per host]}, {name: [positions without it]}, [names])``;
@@ -740,6 +759,9 @@ cdef class TaskStep:
     cdef object _marks_obj
     cdef unsigned char[::1] _marks
     cdef bint _has_marks
+    cdef unsigned char[::1] _held
+    cdef tuple _held_names
+    cdef VarsManager _held_vars
     cdef public list payloads
     cdef public list positions
     cdef public dict primed
@@ -784,6 +806,8 @@ cdef class TaskStep:
         self.on_done = None
         self._marks_obj = None
         self._has_marks = False
+        self._held_names = None
+        self._held_vars = None
         self.stop = None
 
     @property
@@ -801,6 +825,29 @@ cdef class TaskStep:
             self._marks = value
             self._has_marks = True
         self._marks_obj = value
+
+    def track_results(self, names, out):
+        """After each host that ran, store in ``out[i]`` (a writable buffer, one byte per host)
+        whether its runtime variables ``names`` hold its result (:meth:`VarsManager.holds`): the
+        run journal's check while the host's data is hot. ``names`` None stops it."""
+        if names is None:
+            self._held_names = None
+            self._held_vars = None
+            self._held = None
+            return
+        if not isinstance(self.vars_mgr, VarsManager):
+            raise TypeError("track_results needs the step's VarsManager")
+        self._held = out
+        self._held_vars = <VarsManager>self.vars_mgr
+        self._held_names = tuple(names)
+
+    cdef void _track(self, Py_ssize_t i, object host):
+        # locals: a track_results(None) from another thread leaves this host's store valid
+        cdef tuple names = self._held_names
+        cdef VarsManager vm = self._held_vars
+        cdef unsigned char[::1] out = self._held
+        if names is not None and vm is not None:
+            out[i] = <unsigned char>vm.holds(host, names, self.payloads[i])
 
     def __call__(self, Py_ssize_t k):
         """Run the step for the k-th active host (the work-queue runner's entry point)."""
@@ -925,6 +972,8 @@ cdef class TaskStep:
         if self.keep is not None:
             self.keep[i] = outcome
         self.durations.data.as_doubles[i] = _clock() - t0
+        if self._held_names is not None:
+            self._track(i, host)
         code = self.codes[i]
         if self.on_done is not None:
             self.on_done(i, code)

@@ -376,6 +376,23 @@ class VarsManager:
             return {name: dict(runtime[name]) for name in names if runtime[name]}
         return {name: runtime[name] for name in names if runtime[name]}
 
+    def holds(self, host: Any, names: tuple[str, ...], payload: Any) -> int:
+        """1 when each runtime variable ``names`` of ``host`` is ``payload`` itself (``set_to``
+        stored the result), 0 when it has none of them, 2 otherwise (the run journal's check)."""
+        runtime = self._runtime.get(host_name(host))
+        if runtime is None:
+            return 0
+        seen = same = 0
+        for name in names:
+            value = runtime.get(name, _MISSING)
+            if value is not _MISSING:
+                seen += 1
+                if value is payload:
+                    same += 1
+        if seen == 0:
+            return 0
+        return 1 if same == len(names) else 2
+
     def runtime_columns(
         self, hosts: Sequence[str], names: Sequence[str], payloads: list[Any] | None = None
     ) -> tuple[dict[str, list[Any]], dict[str, list[int]], list[str]]:
@@ -645,6 +662,7 @@ class TaskStep:
     """
 
     __slots__ = (
+        "_held",
         "_marks",
         "call",
         "codes",
@@ -713,6 +731,8 @@ class TaskStep:
         self.on_failure: Callable[[int, Outcome], None] | None = None
         self.on_done: Callable[[int, int], None] | None = None  #: (i, code) per finished host
         self._marks: bytearray | memoryview | None = None
+        #: (names, out, vars) of track_results, or None: one tuple, read at once (threads)
+        self._held: tuple[tuple[str, ...], bytearray | memoryview, VarsManager] | None = None
         self.stop: threading.Event | None = None  #: set: Nornir-path hosts not started stay not run
 
     @property
@@ -724,6 +744,17 @@ class TaskStep:
     @marks.setter
     def marks(self, value: bytearray | memoryview | None) -> None:
         self._marks = value
+
+    def track_results(self, names: Sequence[str] | None, out: bytearray | memoryview | None) -> None:
+        """After each host that ran, store in ``out[i]`` (a writable buffer, one byte per host)
+        whether its runtime variables ``names`` hold its result (:meth:`VarsManager.holds`): the
+        run journal's check while the host's data is hot. ``names`` None stops it."""
+        if names is None or out is None:
+            self._held = None
+            return
+        if not isinstance(self.vars_mgr, VarsManager):
+            raise TypeError("track_results needs the step's VarsManager")
+        self._held = (tuple(names), out, self.vars_mgr)
 
     def __call__(self, k: int) -> None:
         """Run the step for the k-th active host (the work-queue runner's entry point)."""
@@ -844,6 +875,9 @@ class TaskStep:
         if self.keep is not None:
             self.keep[i] = outcome
         self.durations[i] = _clock() - t0
+        held = self._held
+        if held is not None:
+            held[1][i] = held[2].holds(host, held[0], self.payloads[i])
         code = self.codes[i]
         if self.on_done is not None:
             self.on_done(i, code)

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from nornflow.cli.app import app
 from nornflow.cli.runs import resume_args
-from nornflow.run.journal import frame, prune_runs, read_records, run_dirs
+from nornflow.run.journal import frame, positions_of, prune_runs, read_records, run_dirs
 from nornflow.run.resume import load_run
 
 runner = CliRunner()
@@ -269,3 +269,34 @@ def test_runs_show_json_of_a_flat_run_rebuilds_its_controls_from_the_records(pro
     shown = cli(project, "runs", "show", run.name, "--json")
     assert shown.exit_code == 0
     assert strip(json.loads(shown.stdout)) == strip(document)
+
+
+def test_the_step_checks_set_to_values_while_hot_and_the_journal_keeps_them_by_name(
+    project: Path, impl
+) -> None:
+    """set_to stores each host's result: the step checks that as the host ends (track_results) and
+    the records name the variables (``vr``) without a second copy; a host skipped by its pre-hook
+    set nothing (a hole), and reading the journal back gives the run's variables."""
+    from nornflow.run.api import NornFlow
+
+    (project / "workflows" / "held.yaml").write_text(
+        "workflow:\n  name: held\n  tasks:\n"
+        "    - name: rec\n      args: {step: a}\n      set_to: first\n"
+        "      if: \"{{ host.name != 'r4' }}\"\n"
+        "    - name: rec\n      args: {step: b, seen: \"{{ first | default('') }}\"}\n      set_to: second\n"
+    )
+    old = Path.cwd()
+    os.chdir(project)
+    try:
+        result = NornFlow(project / "nornflow.yaml").run("held")
+    finally:
+        os.chdir(old)
+    run_dir = run_dirs(project)[0]
+    records = [r for r in read_records(run_dir / "journal.log")[0] if r["k"] == "hosts"]
+    assert {r["t"] for r in records} == {0, 1}
+    for record in records:
+        assert "vc" not in record and record["vr"] == [("first", "second")[record["t"]]]
+    holes = {positions_of(r)[k] for r in records if r["t"] == 0 for k in r.get("vm", {}).get("first", [])}
+    assert holes == {4}  # r4, skipped by its `if`
+    assert load_run(run_dir).result().variables == result.variables
+    assert "first" not in result.variables["r4"] and result.variables["r2"]["first"] == "a:r2:"

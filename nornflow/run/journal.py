@@ -75,7 +75,7 @@ FLUSH_INTERVAL = 0.05
 FSYNC_INTERVAL = 1.0
 #: Hosts per outcome record when a task's remaining hosts are journaled at its end.
 CHUNK = 4096
-#: Hosts of a task journaled one by one before it is judged fast or slow.
+#: Hosts journaled one by one between two judgements of a task's pace (fast or slow).
 _PROBE = 8
 
 
@@ -242,6 +242,8 @@ class _TaskLog:
     probe: list[float] = field(default_factory=list)
     #: the hosts are fast: the background writer journals them in chunks (else their workers do)
     batched: bool = False
+    #: per host, whether the variables it set are its result (the step's ``track_results``), or None
+    held: bytearray | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -338,7 +340,7 @@ class RunJournal:
         task, self._task = self._task, None
         abandoned = task is not None and task.step is not None
         if abandoned:  # an aborted run: hosts still running may store into the view until they end
-            task.step.marks = None  # type: ignore[union-attr]
+            _unbind(task)  # type: ignore[arg-type]
         else:
             for view in self._views:
                 view.release()
@@ -350,8 +352,9 @@ class RunJournal:
                     self._map.close()  # else the mapping closes when the last view is gone
             self._map = None
         if self._fd >= 0:
-            with contextlib.suppress(OSError):
-                os.fsync(self._fd)
+            if self._dirty:
+                with contextlib.suppress(OSError):
+                    os.fsync(self._fd)
             os.close(self._fd)
             self._fd = -1
 
@@ -383,11 +386,17 @@ class RunJournal:
         task.step = step
         task.fast = step.on_done  # fast hosts: the step's own callback only (the writer journals)
         step.marks = task.view
+        if task.names and hasattr(step, "track_results"):
+            with contextlib.suppress(TypeError):  # not the hot path's variables: read them cold
+                held = bytearray(len(result.hosts))
+                step.track_results(task.names, held)
+                task.held = held
         step.on_done = self._slow_done(task, task.fast)
 
     def _slow_done(self, task: _TaskLog, other: Any) -> Any:
         """The step's ``on_done`` for slow hosts: journal the host (the step marks it done after).
-        The first hosts of a task are timed: when they are fast, the step switches to ``other``."""
+        Every :data:`_PROBE` hosts the pace is judged by their median duration (a first host that
+        pays one-time costs does not count): when they are fast, the step switches to ``other``."""
         durations = task.result.durations
         probe = task.probe
 
@@ -395,9 +404,11 @@ class RunJournal:
             self._write_hosts(task, [i])
             if other is not None:
                 other(i, code)
-            if len(probe) < _PROBE:
-                probe.append(durations[i])
-                if len(probe) == _PROBE and sum(probe) / _PROBE < SLOW_HOST:
+            probe.append(durations[i])
+            if len(probe) >= _PROBE:
+                fast = _median(probe) < SLOW_HOST
+                probe.clear()
+                if fast:
                     task.step.on_done = other
                     task.batched = True
 
@@ -426,21 +437,23 @@ class RunJournal:
         if task is None or task.index != index:
             return
         with task.lock:
-            if task.step is not None:
-                task.step.on_done = task.fast
-                task.step.marks = None
-            left = _new_positions(result.codes.translate(_IS_SET), task.written)
+            _unbind(task)
+            # once-per-task post-hooks (run_once) ran after the first host: its outcome and
+            # variables may have changed since it was checked or journaled
             keep = getattr(task.step, "keep", None) if task.step is not None else None
-            if keep is not None:  # once-per-task post-hooks may have edited the first host's outcome
-                first = next((i for i, o in enumerate(keep) if o is not None), None)
-                if first is not None and task.written[first]:
-                    left.append(first)
+            first = next((i for i, o in enumerate(keep) if o is not None), None) if keep else None
+            if first is not None and task.held is not None:
+                task.held[first] = 2  # read its variables as they are now
+            again = first is not None and task.written[first]
+            left = _new_positions(result.codes.translate(_IS_SET), task.written)
             for start in range(0, len(left), CHUNK):
                 self._write_hosts(task, left[start : start + CHUNK])
+            if again:
+                self._write_hosts(task, [first])  # type: ignore[list-item]
             _settle(task.view, result.codes)
             self._append({"k": "task_end", "t": index, "duration": result.duration})
             self._task = None
-        self._sync()
+        self._sync(state=False)
 
     def run_completed(self, result: WorkflowResult) -> None:
         """Journal the end of the run and write ``summary.json``; then close. A run that walked
@@ -514,8 +527,8 @@ class RunJournal:
             durations = task.result.durations
             step = task.step
             if step is not None and task.batched:
-                mean = sum(durations[i] for i in positions[:256]) / min(len(positions), 256)
-                if mean >= SLOW_HOST:  # the hosts became slow: their workers journal them again
+                pace = _median([durations[i] for i in positions[-256:]])
+                if pace >= SLOW_HOST:  # the hosts became slow: their workers journal them again
                     task.batched = False
                     step.on_done = task.slow
 
@@ -559,7 +572,7 @@ class RunJournal:
                 part = {str(i): column[i] for i in _within(column, span)}
                 if part:
                     rec[key] = {k: _error_dict(v) for k, v in part.items()} if key == "e" else part
-        self._variables(task, chunk, variables, rec)
+        self._variables(task, chunk, variables, rec, span)
         self._append(rec, mask=True)
         written = task.written
         if isinstance(span, range):
@@ -574,6 +587,7 @@ class RunJournal:
         chunk: Sequence[str],
         given: Mapping[str, Mapping[str, Any]] | None,
         rec: dict[str, Any],
+        span: Any = None,
     ) -> None:
         """Add the variables the task set on the hosts ``chunk`` to ``rec``: a column per name
         (``vc``, with the positions in the chunk where the host has none in ``vm``; names whose values
@@ -582,6 +596,15 @@ class RunJournal:
         names = task.names
         if names == ():
             return
+        held = task.held
+        if given is None and held is not None and names is not None:
+            marks = held[span.start : span.stop] if isinstance(span, range) else bytes(held[i] for i in span)
+            if b"\x02" not in marks:  # checked by the step while the data was hot: no column read
+                rec["vr"] = list(names)
+                if b"\x00" in marks:
+                    holes = list(compress(range(len(marks)), marks.translate(_IS_ZERO)))
+                    rec["vm"] = dict.fromkeys(names, holes)
+                return
         if given is None and names is not None and task.vars_mgr is not None:
             columns, missing, results = task.vars_mgr.runtime_columns(chunk, names, rec["p"])
             if results:  # their values are the hosts' results (``p``): not journaled twice
@@ -633,15 +656,18 @@ class RunJournal:
             return
         self._dirty = True
 
-    def _sync(self) -> None:
-        """fsync the journal and flush the state map (the records written so far survive a crash)."""
+    def _sync(self, *, state: bool = True) -> None:
+        """fsync the journal (the records written so far survive a crash) and, with ``state``, flush
+        the state map to disk. The map's stores survive the process being killed without it (a
+        shared mapping); flushing it only matters when the machine itself goes down, so a task's
+        end skips it and the once-a-second sync and the run's end do it."""
         with self._write_lock:
             self._synced = time.monotonic()
             self._dirty = False
             with contextlib.suppress(OSError, ValueError):
                 if self._fd >= 0:
                     os.fsync(self._fd)
-                if self._map is not None:
+                if state and self._map is not None:
                     self._map.flush()
 
 
@@ -655,12 +681,31 @@ _STRUCTURE = frozenset(
 _IS_DONE = bytes(0 if b in (NOT_RUN, STARTED) else 1 for b in range(256))
 
 
+#: bytes -> 1 for 0, 0 otherwise
+_IS_ZERO = bytes(1 if b == 0 else 0 for b in range(256))
 #: result codes -> 1 for a host with an outcome, 0 for one not run
 _IS_SET = bytes(0 if b == NOT_RUN else 1 for b in range(256))
 #: result codes -> 0xFF for a host with an outcome (its state byte becomes the code), 0 otherwise
 _SET_MASK = bytes(0 if b == NOT_RUN else 255 for b in range(256))
 
 _EMPTY: Mapping[str, Any] = {}
+
+
+def _unbind(task: _TaskLog) -> None:
+    """Take the journal's state bytes and checks off the task's step (hosts store nothing more)."""
+    step = task.step
+    if step is None:
+        return
+    step.on_done = task.fast
+    step.marks = None
+    if task.held is not None:
+        step.track_results(None, None)
+
+
+def _median(values: list[float]) -> float:
+    """The median of ``values`` (not empty)."""
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
 
 
 def _new_positions(done: bytes | bytearray, written: bytearray) -> list[int]:
