@@ -633,3 +633,19 @@ def test_runtime_columns_give_the_journal_its_columns_and_name_the_results(impl)
     assert same == [] and columns == {"out": results} and missing == {}
     columns, missing, same = vm.runtime_columns(names[:3], ("out",))
     assert same == [] and columns == {"out": results} and missing == {}
+
+
+def test_holds_tells_whether_a_hosts_variables_are_its_result(impl):
+    from types import SimpleNamespace
+
+    vm = impl.VarsManager({})
+    host, other = SimpleNamespace(name="a"), SimpleNamespace(name="b")
+    result = {"x": 1}
+    assert vm.holds(host, ("out",), result) == 0  # nothing set for the host yet
+    vm.set_runtime_var(host, "out", result)
+    assert vm.holds(host, ("out",), result) == 1
+    assert vm.holds(host, ("out",), {"x": 1}) == 2  # equal, not the same object
+    assert vm.holds(host, ("out", "more"), result) == 2  # one of them missing
+    vm.set_runtime_var(host, "more", result)
+    assert vm.holds(host, ("out", "more"), result) == 1
+    assert vm.holds(other, ("out",), result) == 0
