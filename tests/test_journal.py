@@ -300,3 +300,45 @@ def test_the_step_checks_set_to_values_while_hot_and_the_journal_keeps_them_by_n
     assert holes == {4}  # r4, skipped by its `if`
     assert load_run(run_dir).result().variables == result.variables
     assert "first" not in result.variables["r4"] and result.variables["r2"]["first"] == "a:r2:"
+
+
+def test_a_secret_variable_column_is_masked_value_by_value_and_reads_back(project: Path) -> None:
+    """A secret-named variable that is not the result itself (a path into it) is journaled as a
+    column; masking masks each value, not the column (which would break reading the journal)."""
+    (project / "tasks" / "creds.py").write_text(
+        "from nornir.core.task import Result, Task\n\n\n"
+        "def creds(task: Task) -> Result:\n"
+        '    """A result holding a secret."""\n'
+        '    return Result(host=task.host, result={"tok": "tok-" + "s3cr3t-" + task.host.name})\n'
+    )
+    (project / "workflows" / "cred.yaml").write_text(
+        "workflow:\n  name: cred\n  tasks:\n    - name: creds\n      set_to: {api_token: result.tok}\n"
+    )
+    assert cli(project, "run", "cred").exit_code == 0
+    run_dir = run_dirs(project)[0]
+    text = (run_dir / "journal.log").read_text()
+    assert "s3cr3t" not in text
+    records, torn = read_records(run_dir / "journal.log")
+    assert torn is None
+    assert any("vc" in r for r in records if r["k"] == "hosts")
+    run = load_run(run_dir)
+    assert run.torn_at is None
+    assert run.result().variables == {f"r{i}": {"api_token": "********"} for i in range(6)}
+
+
+def test_the_writer_reads_on_from_its_cursor_up_to_the_first_host_not_finished() -> None:
+    from nornflow.run.journal import _done_from, _TaskLog
+    from nornflow.run.results import TaskResult
+
+    hosts = [f"h{i}" for i in range(6)]
+    state = bytearray([1, 2, 0, 1, 255, 1])  # h2 not started, h4 running
+    task = _TaskLog(
+        0, TaskResult("t", 0, hosts, {h: i for i, h in enumerate(hosts)}), memoryview(state), bytearray(6), ()
+    )
+    assert _done_from(task) == [0, 1] and task.cursor == 2
+    assert _done_from(task) == []
+    state[2] = 1
+    task.written[3] = 1  # journaled by its worker (a slow host)
+    assert _done_from(task) == [2] and task.cursor == 4
+    state[4] = 4
+    assert _done_from(task) == [4, 5] and task.cursor == 6

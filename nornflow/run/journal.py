@@ -38,6 +38,7 @@ from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress, repeat
+from operator import is_not
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -244,6 +245,8 @@ class _TaskLog:
     batched: bool = False
     #: per host, whether the variables it set are its result (the step's ``track_results``), or None
     held: bytearray | None = None
+    #: every host before it is journaled or not finished (the writer reads on from here)
+    cursor: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -508,19 +511,25 @@ class RunJournal:
         while not self._stop.wait(FLUSH_INTERVAL):
             try:
                 task = self._task
+                due = time.monotonic() - self._synced >= FSYNC_INTERVAL
                 if task is not None and task.batched:
-                    self._flush_done(task)
-                if self._dirty and time.monotonic() - self._synced >= FSYNC_INTERVAL:
+                    self._flush_done(task, everywhere=due)
+                if due and self._dirty:
                     self._sync()
             except Exception as exc:  # the journal must never end the run
                 self.error = f"journal writer: {type(exc).__name__}: {exc}"
 
-    def _flush_done(self, task: _TaskLog) -> None:
-        """Journal the hosts ``state.map`` shows finished and that are not journaled yet."""
+    def _flush_done(self, task: _TaskLog, *, everywhere: bool = False) -> None:
+        """Journal the hosts ``state.map`` shows finished and that are not journaled yet: those
+        from the task's cursor up to the first host not finished (hosts finish about in order), or
+        (``everywhere``, before each once-a-second fsync) all of them."""
         with task.lock:
             if self._task is not task:
                 return
-            positions = _new_positions(bytes(task.view).translate(_IS_DONE), task.written)
+            if everywhere:
+                positions = _new_positions(bytes(task.view).translate(_IS_DONE), task.written)
+            else:
+                positions = _done_from(task)
             if not positions:
                 return
             self._write_hosts(task, positions)
@@ -573,6 +582,8 @@ class RunJournal:
                 if part:
                     rec[key] = {k: _error_dict(v) for k, v in part.items()} if key == "e" else part
         self._variables(task, chunk, variables, rec, span)
+        if not any(map(is_not, rec["p"], repeat(None))):  # no host returned anything: no nulls
+            del rec["p"]
         self._append(rec, mask=True)
         written = task.written
         if isinstance(span, range):
@@ -635,22 +646,24 @@ class RunJournal:
             rec["vm"] = missing
 
     def _append(self, record: dict[str, Any], *, mask: bool = True) -> None:
-        """Encode, mask (as ``--json`` does) and append one record."""
-        text = _encode(record)
+        """Encode, mask (as ``--json`` does) and append one record. Only the record's data (not its
+        structure: positions, base64 codes and durations) is screened for secrets, so a random
+        base64 run that spells ``psk`` does not send a chunk down the slow masking path."""
         masking = self.mask
-        if mask and masking is not None and masking.might_mask(text):
-            for key in ("v", "vc"):
-                if key in record:
-                    masking.learn(record[key])
-            for name in record.get("vr", ()):  # variables that are the results: learn them as such
-                masking.learn({name: record["p"]})
-            masked = {k: v if k in _STRUCTURE else masking.mask_value(v) for k, v in record.items()}
-            text = _encode(masked)
+        if not mask or masking is None:
+            text = _encode(record)
+        else:
+            frame_part = {k: v for k, v in record.items() if k in _STRUCTURE}
+            data = {k: v for k, v in record.items() if k not in _STRUCTURE}
+            data_text = _encode(data)
+            if masking.might_mask(data_text):
+                data_text = _encode(_masked(masking, data))
+            text = _join(_encode(frame_part), data_text)
         if self._fd < 0:
             return
-        data = frame(text)
+        line = frame(text)
         try:
-            os.write(self._fd, data)
+            os.write(self._fd, line)
         except OSError as exc:
             self.error = f"cannot write the run journal: {exc.strerror or exc}"
             return
@@ -674,8 +687,38 @@ class RunJournal:
 #: Record fields that are the journal's own structure (positions, codes, durations, digests, host
 #: names): never masked, so masking cannot garble what a resume reads.
 _STRUCTURE = frozenset(
-    {"k", "t", "i", "c", "u", "format", "run_id", "started", "digests", "hosts", "var_names"}
+    {"k", "t", "i", "r", "c", "u", "vm", "format", "run_id", "started", "digests", "hosts", "var_names"}
 )
+
+
+def _join(head: str, tail: str) -> str:
+    """Two JSON objects' texts as one object's (``{"a":1}`` + ``{"b":2}``: ``{"a":1,"b":2}``)."""
+    if tail == "{}":
+        return head
+    if head == "{}":
+        return tail
+    return f"{head[:-1]},{tail[1:]}"
+
+
+def _masked(masking: JournalMasking, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` (a record's data fields) masked as ``--json`` masks: the secrets under secret-named
+    variables are learnt first; a variable column is masked value by value (masking a secret-named
+    key's whole column would replace the list itself)."""
+    for key in ("v", "vc"):
+        if key in data:
+            masking.learn(data[key])
+    for name in data.get("vr", ()):  # variables whose values are the results: learn them as such
+        masking.learn({name: data.get("p")})
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "vc":
+            out[key] = {
+                name: [masking.mask_value({name: v})[name] for v in column] for name, column in value.items()
+            }
+        else:
+            out[key] = masking.mask_value(value)
+    return out
+
 
 #: state.map bytes -> 1 for a finished host (a status code), 0 for not started or running
 _IS_DONE = bytes(0 if b in (NOT_RUN, STARTED) else 1 for b in range(256))
@@ -700,6 +743,22 @@ def _unbind(task: _TaskLog) -> None:
     step.marks = None
     if task.held is not None:
         step.track_results(None, None)
+
+
+def _done_from(task: _TaskLog) -> list[int]:
+    """The hosts not journaled yet from ``task.cursor`` up to the first one not finished; the
+    cursor moves there. Only the bytes past the cursor are read: a flush costs what finished
+    since the last one, not the whole task."""
+    start = task.cursor
+    done = bytes(task.view[start:]).translate(_IS_DONE)
+    stop = done.find(0)
+    if stop < 0:
+        stop = len(done)
+    task.cursor = start + stop
+    fresh = task.written[start : start + stop]
+    if 1 not in fresh:
+        return list(range(start, start + stop))
+    return [start + k for k in compress(range(stop), fresh.translate(_IS_ZERO))]
 
 
 def _median(values: list[float]) -> float:

@@ -403,7 +403,7 @@ def _apply_hosts(tasks: dict[int, JournaledTask], rec: Mapping[str, Any], n: int
     jt = tasks[int(rec["t"])]
     positions = positions_of(rec)
     codes = base64.b64decode(rec["c"])
-    payloads = rec["p"]
+    payloads = rec["p"] if "p" in rec else [None] * len(positions)
     durations = durations_of(rec["u"]) if "u" in rec else None
     values = rec.get("v")
     columns = rec.get("vc")
