@@ -310,6 +310,56 @@ def child_engine(
     }
 
 
+def child_journal_cost(project: Path, workers: int, rounds: int) -> None:
+    """One compiled engine, the workflow run ``rounds`` times with and without the journal in
+    turns (after one warm-up pair); prints each run's wall and CPU seconds as JSON."""
+    from nornflow.run.api import NornFlow
+
+    nf = NornFlow(project / "nornflow.yaml", workers=workers, tune_gc=True)
+    _ = nf.inventory
+    gc.collect()
+    gc.freeze()
+    runs: dict[str, list[list[float]]] = {"on": [], "off": []}
+    for attempt in range(rounds + 1):
+        for key, journal in (("off", False), ("on", True)):
+            t0, c0 = time.perf_counter(), time.process_time()
+            nf.run("fleet", journal=journal)
+            if attempt:  # the first pair warms up
+                runs[key].append([time.perf_counter() - t0, time.process_time() - c0])
+    sys.stdout.write(json.dumps(runs) + "\n")
+
+
+def journal_cost(project: Path, args: argparse.Namespace) -> None:
+    """The journal's cost: paired runs in one process (a noisy machine drifts between processes
+    more than between two runs in a row), reported as the median and best ratio of each pair."""
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--child-journal-cost",
+        str(args.journal_cost),
+        "--project",
+        str(project),
+        "--workers",
+        str(args.workers),
+    ]
+    code, _, _, stdout, stderr = spawn(cmd, child_env("compiled"), capture=True)
+    if code != 0:
+        raise SystemExit(f"journal-cost child failed: {stderr.strip().splitlines()[-1:]}")
+    runs = json.loads(stdout.strip().splitlines()[-1])
+    print(f"journal cost, {args.hosts} hosts x {args.tasks} tasks, W={args.workers}, compiled, engine API:")
+    print("pair  off wall  on wall  off cpu  on cpu  cpu ratio")
+    ratios = []
+    for n, (off, on) in enumerate(zip(runs["off"], runs["on"], strict=True), 1):
+        ratios.append(on[1] / off[1])
+        print(f"{n:4d}  {off[0]:8.3f}  {on[0]:7.3f}  {off[1]:7.3f}  {on[1]:6.3f}  {ratios[-1]:9.3f}")
+    ratios.sort()
+    median = ratios[len(ratios) // 2]
+    print(f"journal on / off, CPU: median {median:.3f}, best {ratios[0]:.3f} (budget 1.05)")
+    print(
+        json.dumps({"bench": "journal-cost", "runs": runs, "median_ratio": median, "best_ratio": ratios[0]})
+    )
+
+
 def child_main(mode: str, project: Path, tasks: int, workers: int, journal: bool = True) -> None:
     """Run one mode in this process and print its figures as one JSON line."""
     kind = MODES[mode][0]
@@ -598,7 +648,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="run nornflow without its run journal (.nornflow/runs): the journal's cost is the difference",
     )
+    parser.add_argument(
+        "--journal-cost",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="instead of the modes: ROUNDS pairs of runs with and without the journal in one process",
+    )
     parser.add_argument("--child", choices=list(MODES), help=argparse.SUPPRESS)
+    parser.add_argument("--child-journal-cost", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--project", type=Path, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -608,6 +666,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     if args.child:
         child_main(args.child, args.project, args.tasks, args.workers, journal=not args.no_journal)
+        return
+    if args.child_journal_cost:
+        child_journal_cost(args.project, args.workers, args.child_journal_cost)
         return
     modes = args.modes or [m for m in MODES if not args.sleep_ms or MODES[m][1] == "W"]
     with tempfile.TemporaryDirectory(prefix="nornflow-fleet-") as tmp:
@@ -619,6 +680,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"(pre-hook: {args.pre_hook}, sleep {args.sleep_ms} ms) in {project} "
             f"({time.perf_counter() - t0:.1f}s); gc.collect()+gc.freeze() after load in every mode"
         )
+        if args.journal_cost:
+            journal_cost(project, args)
+            return
         samples: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
         for attempt in range(args.repeat):  # round-robin, so a noisy spell hits every mode alike
             for mode in modes:

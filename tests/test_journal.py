@@ -335,10 +335,10 @@ def test_the_writer_reads_on_from_its_cursor_up_to_the_first_host_not_finished()
     task = _TaskLog(
         0, TaskResult("t", 0, hosts, {h: i for i, h in enumerate(hosts)}), memoryview(state), bytearray(6), ()
     )
-    assert _done_from(task) == [0, 1] and task.cursor == 2
-    assert _done_from(task) == []
+    assert list(_done_from(task)) == [0, 1] and task.cursor == 2
+    assert list(_done_from(task)) == []
     state[2] = 1
     task.written[3] = 1  # journaled by its worker (a slow host)
-    assert _done_from(task) == [2] and task.cursor == 4
+    assert list(_done_from(task)) == [2] and task.cursor == 4
     state[4] = 4
-    assert _done_from(task) == [4, 5] and task.cursor == 6
+    assert list(_done_from(task)) == [4, 5] and task.cursor == 6

@@ -448,7 +448,8 @@ class RunJournal:
             if first is not None and task.held is not None:
                 task.held[first] = 2  # read its variables as they are now
             again = first is not None and task.written[first]
-            left = _new_positions(result.codes.translate(_IS_SET), task.written)
+            cursor = task.cursor  # every host before it is journaled
+            left = _new_positions(result.codes[cursor:].translate(_IS_SET), task.written[cursor:], cursor)
             for start in range(0, len(left), CHUNK):
                 self._write_hosts(task, left[start : start + CHUNK])
             if again:
@@ -544,7 +545,7 @@ class RunJournal:
     def _write_hosts(
         self,
         task: _TaskLog,
-        positions: list[int],
+        positions: Sequence[int],
         variables: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         """One outcome record for ``positions`` of the task (column-wise), then mark them written.
@@ -560,21 +561,16 @@ class RunJournal:
                 "k": "hosts",
                 "t": task.index,
                 "r": [first, stop],
-                "c": base64.b64encode(r.codes[first:stop]).decode(),
                 "p": r.payloads[first:stop],
-                "u": base64.b64encode(r.durations[first:stop].tobytes()).decode(),
             }
+            codes: bytes | bytearray = r.codes[first:stop]
+            durations = r.durations[first:stop].tobytes()
             chunk = r.hosts[first:stop]
         else:
-            span = positions
-            rec = {
-                "k": "hosts",
-                "t": task.index,
-                "i": positions,
-                "c": base64.b64encode(bytes(r.codes[i] for i in positions)).decode(),
-                "p": [r.payloads[i] for i in positions],
-                "u": base64.b64encode(array("d", [r.durations[i] for i in positions]).tobytes()).decode(),
-            }
+            span = positions = list(positions)
+            rec = {"k": "hosts", "t": task.index, "i": positions, "p": [r.payloads[i] for i in positions]}
+            codes = bytes(r.codes[i] for i in positions)
+            durations = array("d", [r.durations[i] for i in positions]).tobytes()
             chunk = [r.hosts[i] for i in positions]
         for key, column in (("e", r.errors), ("d", r.diffs), ("x", r.extras), ("s", r.skip_reasons)):
             if column:
@@ -584,7 +580,9 @@ class RunJournal:
         self._variables(task, chunk, variables, rec, span)
         if not any(map(is_not, rec["p"], repeat(None))):  # no host returned anything: no nulls
             del rec["p"]
-        self._append(rec, mask=True)
+        # base64 needs no JSON escaping: spliced in as it is, not scanned by the encoder
+        blobs = f'"c":"{base64.b64encode(codes).decode()}","u":"{base64.b64encode(durations).decode()}"'
+        self._append(rec, mask=True, raw=blobs)
         written = task.written
         if isinstance(span, range):
             written[span.start : span.stop] = b"\x01" * n
@@ -645,10 +643,11 @@ class RunJournal:
         if missing:
             rec["vm"] = missing
 
-    def _append(self, record: dict[str, Any], *, mask: bool = True) -> None:
+    def _append(self, record: dict[str, Any], *, mask: bool = True, raw: str = "") -> None:
         """Encode, mask (as ``--json`` does) and append one record. Only the record's data (not its
         structure: positions, base64 codes and durations) is screened for secrets, so a random
-        base64 run that spells ``psk`` does not send a chunk down the slow masking path."""
+        base64 run that spells ``psk`` does not send a chunk down the slow masking path. ``raw``:
+        more members, already JSON (``"c":"...","u":"..."``), added as they are."""
         masking = self.mask
         if not mask or masking is None:
             text = _encode(record)
@@ -659,6 +658,8 @@ class RunJournal:
             if masking.might_mask(data_text):
                 data_text = _encode(_masked(masking, data))
             text = _join(_encode(frame_part), data_text)
+        if raw:
+            text = _join(text, "{" + raw + "}")
         if self._fd < 0:
             return
         line = frame(text)
@@ -745,7 +746,7 @@ def _unbind(task: _TaskLog) -> None:
         step.track_results(None, None)
 
 
-def _done_from(task: _TaskLog) -> list[int]:
+def _done_from(task: _TaskLog) -> Sequence[int]:
     """The hosts not journaled yet from ``task.cursor`` up to the first one not finished; the
     cursor moves there. Only the bytes past the cursor are read: a flush costs what finished
     since the last one, not the whole task."""
@@ -755,10 +756,7 @@ def _done_from(task: _TaskLog) -> list[int]:
     if stop < 0:
         stop = len(done)
     task.cursor = start + stop
-    fresh = task.written[start : start + stop]
-    if 1 not in fresh:
-        return list(range(start, start + stop))
-    return [start + k for k in compress(range(stop), fresh.translate(_IS_ZERO))]
+    return _new_positions(done[:stop], task.written[start : start + stop], start)
 
 
 def _median(values: list[float]) -> float:
@@ -767,10 +765,15 @@ def _median(values: list[float]) -> float:
     return ordered[len(ordered) // 2]
 
 
-def _new_positions(done: bytes | bytearray, written: bytearray) -> list[int]:
-    """The positions where ``done`` is 1 and ``written`` is 0 (both 0/1 bytes, one per host),
-    in order: whole-buffer integer operations, not a Python loop over the hosts."""
+def _new_positions(done: bytes | bytearray, written: bytearray, offset: int = 0) -> Sequence[int]:
+    """The positions (plus ``offset``) where ``done`` is 1 and ``written`` is 0 (both 0/1 bytes,
+    one per host), in order: a range when they all are (the usual case), else whole-buffer
+    integer operations, not a Python loop over the hosts."""
     n = len(done)
+    if 0 not in done and 1 not in written:
+        return range(offset, offset + n)
+    if offset:
+        return [offset + k for k in _new_positions(done, written)]
     new = (int.from_bytes(done, "little") & ~int.from_bytes(written, "little")).to_bytes(n, "little")
     return list(compress(range(n), new))
 
