@@ -190,6 +190,11 @@ def digest(value: Any) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
+def names_digest(names: Sequence[str]) -> str:
+    """A short, stable digest of a list of names (the run's hosts, in order)."""
+    return hashlib.sha256("\0".join(names).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
 def file_digest(path: Path) -> str | None:
     """The SHA-256 of a file's bytes (short), or None when it cannot be read."""
     try:

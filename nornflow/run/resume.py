@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from nornflow.run.journal import (
     durations_of,
     error_from_dict,
     file_digest,
+    names_digest,
     new_run_id,
     positions_of,
     prune_runs,
@@ -126,14 +128,23 @@ def run_header(
     compares (of the real values: the header itself is masked like ``--json``)."""
     from nornflow._version import __version__
 
-    resolved = resolved_workflow(prepared, settings.base_dir)
     inventory: dict[str, str | None] = {}
-    for path in inventory_files(settings):
-        try:
-            shown = path.resolve().relative_to(settings.base_dir.resolve()).as_posix()
-        except (ValueError, OSError):
-            shown = str(path)
-        inventory[shown] = file_digest(path)
+
+    def hash_inventory() -> None:  # hashlib lets go of the GIL: the files hash beside the rest
+        for path in inventory_files(settings):
+            try:
+                shown = path.resolve().relative_to(settings.base_dir.resolve()).as_posix()
+            except (ValueError, OSError):
+                shown = str(path)
+            inventory[shown] = file_digest(path)
+
+    hashing = threading.Thread(target=hash_inventory, name="nornflow-journal-digests")
+    hashing.start()
+    try:
+        resolved = resolved_workflow(prepared, settings.base_dir)
+        hosts_digest = names_digest(hosts)
+    finally:
+        hashing.join()
     cli = dict(cli_vars or {})
     return {
         "k": "header",
@@ -147,7 +158,7 @@ def run_header(
             "tasks": [digest(t) for t in resolved["tasks"]],
             "vars": {k: digest(v) for k, v in cli.items()},
             "filters": digest(filters or {}),
-            "hosts": digest(list(hosts)),
+            "hosts": hosts_digest,
         },
         "inputs": {
             "vars": cli,
