@@ -70,8 +70,9 @@ RUNS_DIR = Path(".nornflow") / "runs"
 STARTED = 255
 #: A host-task at least this slow (seconds) is journaled by its worker before the worker goes on.
 SLOW_HOST = 0.0005
-#: How often (seconds) the background writer journals the fast host-tasks that finished.
-FLUSH_INTERVAL = 0.05
+#: How often (seconds) the background writer journals the fast host-tasks that finished (each
+#: wake-up takes the GIL from the run: 20 a second cost the fleet benchmark ~10%, one ~0-5%).
+FLUSH_INTERVAL = 1.0
 #: Records are fsync-ed at least this often (seconds) while a task runs, and at its end.
 FSYNC_INTERVAL = 1.0
 #: Hosts per outcome record when a task's remaining hosts are journaled at its end.
