@@ -25,7 +25,8 @@ class OutcomeObserver(Protocol):
 
     def bind_step(self, index: int, result: TaskResult, step: Any) -> None:
         """The local executor's per-host step of task ``index``, before its fan-out: the observer
-        may set its ``on_start``/``on_done`` callbacks (called from worker threads)."""
+        may give it state bytes (``marks``), a results check (``track_results``) and an
+        ``on_done`` callback (called from worker threads)."""
 
     def hosts_done(
         self,
