@@ -4,26 +4,16 @@
 
 from __future__ import annotations
 
-import os
 import textwrap
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from nornflow.cli.app import app
 from nornflow.cli.project import create_project
+from tests.cli_runner import cli
 
 runner = CliRunner()
-
-
-def cli(cwd: Path, *args: str):
-    old = Path.cwd()
-    os.chdir(cwd)
-    try:
-        return runner.invoke(app, list(args), catch_exceptions=False)
-    finally:
-        os.chdir(old)
 
 
 @pytest.fixture

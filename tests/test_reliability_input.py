@@ -4,29 +4,18 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from nornflow.cli.app import app
 from nornflow.cli.project import create_project
 from nornflow.exceptions import SettingsError, WorkflowError
 from nornflow.run.api import NornFlow
 from nornflow.settings import Settings
+from tests.cli_runner import cli
 
 #: Longer than any file name component allows (255 bytes on common file systems).
 LONG = "w" * 300
-
-
-def cli(cwd: Path, *args: str):
-    old = Path.cwd()
-    os.chdir(cwd)
-    try:
-        return CliRunner().invoke(app, list(args), catch_exceptions=False)
-    finally:
-        os.chdir(old)
 
 
 def assert_one_line_user_error(result, *fragments: str) -> str:

@@ -4,7 +4,6 @@ task and variable with the closest known name; what only may fail is a warning t
 
 from __future__ import annotations
 
-import os
 import textwrap
 import time
 from pathlib import Path
@@ -13,13 +12,13 @@ from types import SimpleNamespace
 import pytest
 from typer.testing import CliRunner
 
-from nornflow.cli.app import app
 from nornflow.cli.project import create_project
 from nornflow.exceptions import WorkflowError
 from nornflow.inventory import inventory_from_data
 from nornflow.run.api import NornFlow
 from nornflow.settings import Settings
 from nornflow.workflow.analysis import analyze
+from tests.cli_runner import cli
 
 runner = CliRunner()
 
@@ -50,15 +49,6 @@ def project(tmp_path: Path) -> Path:
         hosts.read_text().replace("    role: edge\n", "    role: edge\n    loopback: 10.0.0.2\n")
     )
     return tmp_path
-
-
-def cli(cwd: Path, *args: str, env: dict[str, str] | None = None):
-    old = Path.cwd()
-    os.chdir(cwd)
-    try:
-        return runner.invoke(app, list(args), catch_exceptions=False, env=env)
-    finally:
-        os.chdir(old)
 
 
 def flow(project: Path, name: str, body: str) -> Path:
