@@ -8,12 +8,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from nornflow.cli.project import create_project
 from tests.cli_runner import cli
-
-runner = CliRunner()
 
 
 @pytest.fixture

@@ -8,14 +8,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from nornflow.cli.project import create_project
 from nornflow.exceptions import UsageError
 from nornflow.inventory.filters import parse_filters, parse_limit
 from tests.cli_runner import cli
-
-runner = CliRunner()
 
 
 @pytest.fixture

@@ -7,13 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from typer.testing import CliRunner
 
 from nornflow.cli.project import create_project
 from nornflow.settings import Settings
 from tests.cli_runner import cli
-
-runner = CliRunner()
 
 
 def _flow(path: Path, description: str, tasks: int = 1) -> None:

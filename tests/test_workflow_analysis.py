@@ -10,7 +10,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from typer.testing import CliRunner
 
 from nornflow.cli.project import create_project
 from nornflow.exceptions import WorkflowError
@@ -19,8 +18,6 @@ from nornflow.run.api import NornFlow
 from nornflow.settings import Settings
 from nornflow.workflow.analysis import analyze
 from tests.cli_runner import cli
-
-runner = CliRunner()
 
 TASKS = """\
 from nornir.core.task import Result, Task
