@@ -212,7 +212,7 @@ def test_sigkill_then_resume_runs_every_host_task_once_but_the_ones_in_flight(
     assert strip(json.loads(shown.stdout)) == strip(document)
 
 
-@pytest.mark.parametrize("fraction", [0.02, 0.31, 0.5, 0.77, 0.999])
+@pytest.mark.parametrize("fraction", [0.02, 0.5, 0.999])
 def test_a_journal_cut_at_any_byte_resumes(
     killed: Path, reference: dict, tmp_path: Path, fraction: float
 ) -> None:
