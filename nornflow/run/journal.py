@@ -254,6 +254,11 @@ class _TaskLog:
     #: every host before it is journaled or not finished (the writer reads on from here)
     cursor: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: group commit of slow hosts: the queue, its lock, the event of the record being gathered
+    pending: list[int] = field(default_factory=list)
+    gate: threading.Lock = field(default_factory=threading.Lock)
+    batch: threading.Event = field(default_factory=threading.Event)
+    leading: bool = False
 
 
 class RunJournal:
@@ -403,26 +408,56 @@ class RunJournal:
         step.on_done = self._slow_done(task, task.fast)
 
     def _slow_done(self, task: _TaskLog, other: Any) -> Any:
-        """The step's ``on_done`` for slow hosts: journal the host (the step marks it done after).
-        Every :data:`_PROBE` hosts the pace is judged by their median duration (a first host that
-        pays one-time costs does not count): when they are fast, the step switches to ``other``."""
-        durations = task.result.durations
-        probe = task.probe
+        """The step's ``on_done`` for slow hosts: the host is journaled before its worker goes on
+        (the step marks it done after). Workers that finish together share one record (group
+        commit): the first becomes the leader and writes every host that queued up meanwhile; the
+        others wait for the record that holds theirs. So at most the worker count of hosts is ever
+        finished and not journaled, and 1,000 workers do not write 1,000 records one by one."""
 
         def done(i: int, code: int) -> None:
-            self._write_hosts(task, [i])
+            with task.gate:
+                task.pending.append(i)
+                batch = task.batch
+                lead = not task.leading
+                task.leading = True
+            if lead:
+                self._lead(task, other)
+            else:
+                batch.wait()
             if other is not None:
                 other(i, code)
-            probe.append(durations[i])
-            if len(probe) >= _PROBE:
-                fast = _median(probe) < SLOW_HOST
-                probe.clear()
-                if fast:
-                    task.step.on_done = other
-                    task.batched = True
 
         task.slow = done
         return done
+
+    def _lead(self, task: _TaskLog, other: Any) -> None:
+        """Write the queued hosts, batch after batch, until none is left; then judge the pace every
+        :data:`_PROBE` hosts by their median duration (a first host that pays one-time costs does
+        not decide): when the hosts are fast the step switches to ``other`` and the writer's chunks."""
+        durations = task.result.durations
+        while True:
+            with task.gate:
+                positions, task.pending = task.pending, []
+                batch, task.batch = task.batch, threading.Event()
+                if not positions:
+                    task.leading = False
+                    batch.set()
+                    return
+            try:
+                with task.lock:
+                    self._write_hosts(task, sorted(positions))
+            except Exception as exc:  # the journal must never end the run (nor leave hosts waiting)
+                self.error = f"journal: {type(exc).__name__}: {exc}"
+            finally:
+                batch.set()
+            probe = task.probe
+            probe.extend(durations[i] for i in positions[:_PROBE])
+            if len(probe) >= _PROBE:
+                fast = _median(probe) < SLOW_HOST
+                probe.clear()
+                if fast and task.step is not None:
+                    task.step.on_done = other
+                    task.batched = True
 
     def hosts_done(
         self,
