@@ -342,3 +342,48 @@ def test_the_writer_reads_on_from_its_cursor_up_to_the_first_host_not_finished()
     assert list(_done_from(task)) == [2] and task.cursor == 4
     state[4] = 4
     assert list(_done_from(task)) == [4, 5] and task.cursor == 6
+
+
+def test_slow_hosts_finishing_together_are_each_journaled_before_their_worker_goes_on(
+    tmp_path: Path,
+) -> None:
+    """Hammer: 32 workers finish 4,000 slow hosts at once; each returns from the journal only once
+    the record holding its host is written (group commit), none waits forever, and every host is
+    in the journal."""
+    import threading
+
+    from nornflow.run.journal import RunJournal, positions_of
+    from nornflow.run.results import TaskResult
+
+    hosts = [f"h{i:04d}" for i in range(4000)]
+    journal = RunJournal(tmp_path / "run", var_names=[()])
+    journal.open({"k": "header", "hosts": hosts}, hosts, 1)
+    result = TaskResult("t", 0, hosts, {h: i for i, h in enumerate(hosts)})
+    journal.task_started(0, result, None)
+    task = journal._task
+    assert task is not None
+    for i in range(len(hosts)):
+        result.codes[i] = 1
+        result.durations[i] = 0.01  # slow: the pace never switches to the writer's chunks
+    done = journal._slow_done(task, None)
+    early: list[int] = []
+    start = threading.Barrier(32)
+
+    def worker(w: int) -> None:
+        start.wait()
+        for i in range(w, len(hosts), 32):
+            done(i, 1)
+            if not task.written[i]:
+                early.append(i)
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a worker never got its record written"
+    assert early == [] and journal.error is None
+    journal.close()
+    records = [r for r in read_records(tmp_path / "run" / "journal.log")[0] if r["k"] == "hosts"]
+    journaled = sorted(p for r in records for p in positions_of(r))
+    assert journaled == list(range(len(hosts)))
