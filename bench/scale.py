@@ -3,6 +3,7 @@
 Usage (one command, every scenario; figures in docs/scale-out.md)::
 
     python bench/scale.py [--hosts 100000] [--latency-hosts 100000] [--scenarios cpu latency overhead]
+                          [--journal]
 
 Scenarios, each mode in its own subprocess (so peak RSS is the driver's alone):
 
@@ -19,6 +20,7 @@ executor, a local cluster's shutdown included); "total" is the whole ``NornFlow.
 start included. Concurrency is computed on "tasks". "rss_mb" is the peak resident set of the process
 running the driver (with a local cluster, the Dask scheduler's threads live there too; the workers
 are other processes).
+Runs are not journaled unless ``--journal``: the executors alone are compared.
 The last line of output is JSON with every figure.
 """
 
@@ -110,7 +112,7 @@ def write_project(root: Path, hosts: int) -> Path:
     return root
 
 
-def child(project: Path, workflow: str, workers: int, executor: str) -> None:
+def child(project: Path, workflow: str, workers: int, executor: str, journal: bool) -> None:
     """One measured run in this process; prints one JSON line."""
     from nornflow.run.api import NornFlow
 
@@ -118,7 +120,7 @@ def child(project: Path, workflow: str, workers: int, executor: str) -> None:
     nf = NornFlow(project / "nornflow.yaml", workers=workers, tune_gc=True)
     nf.inventory  # noqa: B018 - loaded (and cached) before the clock starts, as the CLI does
     t0 = time.perf_counter()
-    result = nf.run(workflow, executor=spec or None)
+    result = nf.run(workflow, executor=spec or None, journal=journal)
     total = time.perf_counter() - t0
     counts = result.tasks[0].counts()
     print(
@@ -135,51 +137,66 @@ def child(project: Path, workflow: str, workers: int, executor: str) -> None:
     )
 
 
-def measure(project: Path, workflow: str, workers: int, executor: dict[str, Any]) -> dict[str, Any]:
-    cmd = [sys.executable, __file__, "--child", str(project), workflow, str(workers), json.dumps(executor)]
+def measure(
+    project: Path, workflow: str, workers: int, executor: dict[str, Any], journal: bool
+) -> dict[str, Any]:
+    """One run of ``workflow`` in a subprocess: its figures (see the module docstring)."""
+    spec = json.dumps(executor)
+    cmd = [sys.executable, __file__, "--child", str(project), workflow, str(workers), spec, str(journal)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if out.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def compare(local: dict[str, Any], sharded: dict[str, Any], name: str) -> dict[str, Any]:
+    """The two runs and their ratios (sharded over local: > 1 is slower, for "speedup" faster)."""
+    return {
+        "local": local,
+        name: sharded,
+        "speedup_tasks": local["tasks"] / sharded["tasks"],
+        "speedup_run": local["run"] / sharded["run"],
+        "speedup_total": local["total"] / sharded["total"],
+        "ratio_tasks": sharded["tasks"] / local["tasks"],
+        "rss_ratio": sharded["rss_mb"] / local["rss_mb"],
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> None:
+    """Generate the fleets, run the scenarios, print each comparison and the JSON line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=100_000, help="hosts of the cpu and overhead runs")
     parser.add_argument("--latency-hosts", type=int, default=100_000, help="hosts of the latency run")
     parser.add_argument("--scenarios", nargs="+", default=["cpu", "latency", "overhead"])
-    parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--journal",
+        action="store_true",
+        help="journal the runs (default: off, so the executors alone are compared)",
+    )
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        project, workflow, workers, executor = args.child
-        child(Path(project), workflow, int(workers), executor)
+        project, workflow, workers, executor, journal = args.child
+        child(Path(project), workflow, int(workers), executor, journal == "True")
         return
-    report: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(), "hosts": args.hosts}
+    report: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d"),
+        "cpus": os.cpu_count(),
+        "hosts": args.hosts,
+        "journal": args.journal,
+    }
+    j = args.journal
     with tempfile.TemporaryDirectory(prefix="nornflow-scale-") as tmp:
         big = write_project(Path(tmp) / "big", args.hosts)
         if "cpu" in args.scenarios:
-            local = measure(big, "render", 20, {})
-            sharded = measure(big, "render", 20, {"kind": "dask", "shards": 2})
-            report["cpu"] = {
-                "local": local,
-                "dask_2": sharded,
-                "speedup_tasks": local["tasks"] / sharded["tasks"],
-                "speedup_run": local["run"] / sharded["run"],
-                "speedup_total": local["total"] / sharded["total"],
-                "rss_ratio": sharded["rss_mb"] / local["rss_mb"],
-            }
+            local = measure(big, "render", 20, {}, j)
+            sharded = measure(big, "render", 20, {"kind": "dask", "shards": 2}, j)
+            report["cpu"] = compare(local, sharded, "dask_2")
             _show("cpu-bound render, local vs 2 shards", report["cpu"])
         if "overhead" in args.scenarios:
-            local = measure(big, "fleet", 20, {})
-            sharded = measure(big, "fleet", 20, {"kind": "dask", "shards": 1})
-            report["overhead"] = {
-                "local": local,
-                "dask_1": sharded,
-                "ratio_tasks": sharded["tasks"] / local["tasks"],
-                "ratio_run": sharded["run"] / local["run"],
-                "rss_ratio": sharded["rss_mb"] / local["rss_mb"],
-                "ratio_total": sharded["total"] / local["total"],
-            }
+            local = measure(big, "fleet", 20, {}, j)
+            sharded = measure(big, "fleet", 20, {"kind": "dask", "shards": 1}, j)
+            report["overhead"] = compare(local, sharded, "dask_1")
             _show("10 tasks x 3 hooks no-op, local vs 1 shard", report["overhead"])
         if "latency" in args.scenarios:
             lat = (
@@ -188,8 +205,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 else write_project(Path(tmp) / "lat", args.latency_hosts)
             )
             n, latency = args.latency_hosts, 0.05
-            local = measure(lat, "sleep", 1000, {})
-            sharded = measure(lat, "sleep", 250, {"kind": "dask", "shards": 4})
+            local = measure(lat, "sleep", 1000, {}, j)
+            sharded = measure(lat, "sleep", 250, {"kind": "dask", "shards": 4}, j)
             report["latency"] = {
                 "hosts": n,
                 "local_1000": {**local, "concurrency_pct": 100 * n * latency / (local["tasks"] * 1000)},
