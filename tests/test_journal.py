@@ -387,3 +387,66 @@ def test_slow_hosts_finishing_together_are_each_journaled_before_their_worker_go
     records = [r for r in read_records(tmp_path / "run" / "journal.log")[0] if r["k"] == "hosts"]
     journaled = sorted(p for r in records for p in positions_of(r))
     assert journaled == list(range(len(hosts)))
+
+
+FLOW = """workflow:
+  name: flow
+  serial: [2, 50%]
+  tasks:
+    - name: rec
+      args: {step: a}
+      set_to: first
+    - name: grp
+      block:
+        - name: rec
+          args: {step: b, seen: "{{ first }}"}
+      rescue:
+        - name: rec
+          args: {step: r}
+      always:
+        - name: rec
+          args: {step: c, seen: "{{ first }}"}
+"""
+
+
+def test_a_run_of_blocks_and_batches_cut_short_resumes_to_the_same_document(project: Path) -> None:
+    """Rolling batches, a block whose failure (r2's) reaches its rescue, and `always`: the journal
+    of a finished run cut in the middle (as a kill leaves it) resumes; no journaled host-task runs
+    again and the final document is the uninterrupted run's."""
+    (project / "workflows" / "flow.yaml").write_text(FLOW)
+    done = cli(project, "run", "flow", "--json")
+    assert done.exit_code == 0, done.output  # r2's failure is rescued
+    reference = json.loads(done.stdout)
+    assert reference["rescued_hosts"] == ["r2"] and reference["batches"]
+    run_dir = run_dirs(project)[0]
+    lines = (run_dir / "journal.log").read_bytes().splitlines(keepends=True)
+    records = [json.loads(line[9:]) for line in lines]
+    hosts_at = [n for n, r in enumerate(records) if r["k"] == "hosts"]
+    cut = hosts_at[len(hosts_at) // 2]  # the kill: half the outcomes journaled
+    (run_dir / "journal.log").write_bytes(b"".join(lines[:cut]))
+    for name in ("summary.json", "result.json"):
+        (run_dir / name).unlink()
+    kept = {(r["t"], p) for r in records[:cut] if r["k"] == "hosts" for p in positions_of(r)}
+    (project / "execs.txt").write_text("")
+    resumed = cli(project, "run", "flow", "--resume", "--json")
+    assert resumed.exit_code == 0, resumed.output
+    steps = {0: "a", 1: "b", 2: "r", 3: "c"}
+    again = set(execs(project))
+    assert not {f"{steps[t]} r{p}" for t, p in kept} & again
+    assert strip(json.loads(resumed.stdout)) == strip(reference)
+
+
+def test_resume_refuses_a_walk_under_fail_fast_and_run_once_in_batches(project: Path) -> None:
+    (project / "workflows" / "flow.yaml").write_text(FLOW)
+    (project / "workflows" / "once.yaml").write_text(
+        "workflow:\n  name: once\n  serial: [3]\n  tasks:\n"
+        "    - name: rec\n      args: {step: a}\n      run_once: true\n"
+    )
+    for args, what in (
+        (("flow", "--failure-strategy", "fail-fast"), "under fail-fast"),
+        (("once",), "serial batches and a run_once task"),
+    ):
+        first = cli(project, "run", *args)
+        assert first.exit_code in (0, 1)
+        refused = cli(project, "run", *args, "--resume")
+        assert refused.exit_code == 3 and what in refused.output, refused.output

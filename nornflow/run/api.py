@@ -32,7 +32,7 @@ from nornflow.run.prepare import PreparedWorkflow, prepare
 from nornflow.run.processors import load_processor_class, make_processors
 from nornflow.run.reporter import Reporter
 from nornflow.run.results import WorkflowResult
-from nornflow.run.resume import start_journal
+from nornflow.run.resume import run_once_hook, start_journal
 from nornflow.run.selection import select_tasks, serial_sizes
 from nornflow.secrets import add_secret_names
 from nornflow.settings import ExecutorSettings, FailureStrategy, Settings, settings_path
@@ -424,8 +424,8 @@ class NornFlow:
             journal = self.settings.journal and self.settings.source is not None
         flow = prepared.tree is not None or bool(sizes) or wf.max_fail_percentage is not None
         sharded = not getattr(executor, "feeds_journal", True)  # an executor whose hosts run elsewhere
-        if resume is not None and (flow or sharded):
-            what = "blocks or serial batches" if flow else "a sharded (dask) executor"
+        what = _not_resumable(prepared, strategy, sizes, flow, sharded) if resume is not None else None
+        if what is not None:
             raise WorkflowError(
                 f"--resume: a run with {what} cannot be resumed yet; rerun it (see docs/journal.md)",
                 file=prepared.file,
@@ -523,3 +523,23 @@ def _asks_for_nornir_logging(path: Path) -> bool:
         return False  # InitNornir reports the broken file
     section = data.get("logging") if isinstance(data, Mapping) else None
     return isinstance(section, Mapping) and section.get("enabled") is True
+
+
+def _not_resumable(
+    prepared: PreparedWorkflow,
+    strategy: FailureStrategy,
+    sizes: Sequence[int | float] | None,
+    flow: bool,
+    sharded: bool,
+) -> str | None:
+    """What keeps a run of ``prepared`` from being resumed, in words, or None. A walk of blocks or
+    batches resumes (journaled outcomes are filled in, the walk takes the same turns), but not
+    under fail-fast (the stop a journaled failure caused is not replayed) nor with a ``run_once``
+    task in batches (it runs once per batch)."""
+    if sharded:
+        return "a sharded (dask) executor"
+    if flow and strategy is FailureStrategy.FAIL_FAST:
+        return "blocks or serial batches under fail-fast"
+    if sizes and any(run_once_hook(task.model) for task in prepared.tasks):
+        return "serial batches and a run_once task"
+    return None

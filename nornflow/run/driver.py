@@ -130,6 +130,7 @@ def run_workflow(
                         max_fail_percentage,
                         control,
                         observer,
+                        resume,
                     )
         except KeyboardInterrupt:
             # aborted: keep what is known (hosts in flight are abandoned, as the operator asked)
@@ -185,9 +186,12 @@ def _run_flow(
     max_fail_percentage: float | None,
     control: RunControl,
     observer: OutcomeObserver | None = None,
+    resume: ResumeState | None = None,
 ) -> None:
     """Blocks and batches: every task's result up front, then the flow's walk (nornflow.run.flow).
-    Under fail-fast a failure inside a block that has a rescue stops the run only if the rescue fails."""
+    Under fail-fast a failure inside a block that has a rescue stops the run only if the rescue fails.
+    Resumed, every task's journaled outcomes are filled in first: the walk takes the turns it took
+    (failures reach their rescue), and only the host-tasks not journaled run."""
     names = result.hosts
     index = {name: i for i, name in enumerate(names)}
     for task_index, task in enumerate(prepared.tasks):
@@ -195,12 +199,25 @@ def _run_flow(
         tr.print_output = task.print_output
         tr.controls = task.controls
         result.tasks.append(tr)
+        if resume is not None:
+            resume.fill(task_index, tr)
 
     def run_on(task_index: int, positions: list[int] | None) -> None:
         task, tr = prepared.tasks[task_index], result.tasks[task_index]
         before = tr.duration  # a task runs once per batch: its duration is the sum
         _run_task(
-            task_index, task, tr, executor, state, strategy, reporter, set(), dry_run, positions, observer
+            task_index,
+            task,
+            tr,
+            executor,
+            state,
+            strategy,
+            reporter,
+            set(),
+            dry_run,
+            positions,
+            observer,
+            resume,
         )
         tr.duration += before
 

@@ -285,6 +285,7 @@ class RunJournal:
         self._views: list[memoryview] = []
         self._hosts: list[str] = []
         self._task: _TaskLog | None = None
+        self._written: dict[int, bytearray] = {}  #: task index -> its positions journaled (1)
         self._synced = time.monotonic()
         self._dirty = False
         self._stop = threading.Event()
@@ -379,10 +380,15 @@ class RunJournal:
         names = self.var_names[index] if index < len(self.var_names) else None
         view = self._views[index]
         count = len(result.hosts) if positions is None else len(positions)
-        task = _TaskLog(index, result, view, bytearray(len(result.hosts)), names)
-        journaled = self.journaled(index) if self.journaled is not None else None
-        if journaled is not None:  # resumed: hosts journaled before are not written again
-            task.written[:] = journaled
+        # one set of journaled positions per task for the whole run: a task runs once per batch,
+        # and a batch must not journal again (without their variables) the hosts of the last one
+        written = self._written.get(index)
+        if written is None:
+            journaled = self.journaled(index) if self.journaled is not None else None
+            # resumed: the hosts journaled before are not written again
+            written = bytearray(journaled) if journaled is not None else bytearray(len(result.hosts))
+            self._written[index] = written
+        task = _TaskLog(index, result, view, written, names)
         record: dict[str, Any] = {"k": "task", "t": index, "name": result.name, "hosts": count}
         if result.controls:
             record["controls"] = result.controls

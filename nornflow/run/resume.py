@@ -55,6 +55,7 @@ __all__ = [
     "find_run",
     "load_run",
     "run_header",
+    "run_once_hook",
     "start_journal",
     "task_var_names",
 ]
@@ -522,7 +523,7 @@ class ResumeState:
             return positions
         candidates = range(len(result.hosts)) if positions is None else positions
         left = [i for i in candidates if not done[i]]
-        once = _run_once_hook(self.prepared.tasks[index].model)
+        once = run_once_hook(self.prepared.tasks[index].model)
         if once is not None and any(
             c in (OK, CHANGED, FAILED) for c, d in zip(result.codes, done, strict=True) if d
         ):
@@ -545,7 +546,7 @@ class ResumeState:
             restore(values, replace=not known)
 
 
-def _run_once_hook(model: Any) -> str | None:
+def run_once_hook(model: Any) -> str | None:
     """The task's ``run_once``/``single`` hook name when it is on."""
     for name, value in model.hooks.items():
         cls = HOOK_REGISTRY.get(name)
