@@ -423,20 +423,18 @@ class NornFlow:
         if journal is None:  # a project of its own (a settings file): journaled unless it says not
             journal = self.settings.journal and self.settings.source is not None
         flow = prepared.tree is not None or bool(sizes) or wf.max_fail_percentage is not None
-        sharded = not getattr(executor, "feeds_journal", True)  # an executor whose hosts run elsewhere
-        if resume is not None and (flow or sharded):
-            what = "blocks or serial batches" if flow else "a sharded (dask) executor"
+        # an executor may declare that its hosts' outcomes never reach the driver's journal (the
+        # Dask executor's do: it journals each batch the shards return)
+        unjournaled = not getattr(executor, "feeds_journal", True)
+        if resume is not None and (flow or unjournaled):
+            what = "blocks or serial batches" if flow else "an executor that does not feed the journal"
             raise WorkflowError(
                 f"--resume: a run with {what} cannot be resumed yet; rerun it (see docs/journal.md)",
                 file=prepared.file,
                 key="--resume",
             )
-        if journal and sharded:
-            # the shards' per-host outcomes and variables do not reach the driver's journal as hosts
-            # finish: a journal of this run could not resume it, so none is written
-            reporter.notice(
-                "note: the run journal does not cover sharded runs yet; this run is not journaled"
-            )
+        if journal and unjournaled:
+            reporter.notice("note: this run's executor does not feed the run journal; it is not journaled")
             journal = False
         if resume is not None or journal:
             observer, state = start_journal(
