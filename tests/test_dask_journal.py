@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -32,15 +36,21 @@ pytestmark = pytest.mark.dask
 
 REC = '''
 import os
+import time
 
 from nornir.core.task import Result, Task
 
 
-def rec(task: Task, step: str, log: str, seen: str = "", fail: str = "") -> Result:
-    """Append ``step host pid`` to ``log``; fails on the hosts named in ``fail``."""
+def rec(task: Task, step: str, log: str, seen: str = "", fail: str = "", hold: str = "") -> Result:
+    """Append ``step host pid`` to ``log``; fails on the hosts named in ``fail``. The host ``r0``
+    blocks while the file ``hold`` exists (saying so in ``hold``.started)."""
     name = task.host.name
     with open(log, "a") as f:
         f.write(f"{step} {name} {os.getpid()}\\n")
+    if hold and name == "r0":
+        open(hold + ".started", "w").close()
+        while os.path.exists(hold):
+            time.sleep(0.01)
     if name in fail.split(","):
         return Result(host=task.host, failed=True, result=f"{step} failed on {name}")
     return Result(host=task.host, result=f"{step}:{name}:{seen}")
@@ -50,8 +60,10 @@ HOSTS = [f"r{i}" for i in range(8)]
 STEPS = ("a", "o", "b", "c")
 
 
-def _journal_project(root: Path) -> Path:
-    project = dask_tests._project(root)
+def _journal_project(root: Path, settings: dict[str, Any] | None = None, hold: str = "") -> Path:
+    """The 8-host project with the workflow ``w``: a (set_to first), o (run_once), b (set_to
+    second; r2 and r5 fail; r0 blocks while ``hold`` exists), c."""
+    project = dask_tests._project(root, settings=settings)
     (project / "tasks" / "rec.py").write_text(REC)
     log = str(project / "execs.txt")
     workflow = {
@@ -62,7 +74,7 @@ def _journal_project(root: Path) -> Path:
                 {"name": "rec", "args": {"step": "o", "log": log}, "run_once": True},
                 {
                     "name": "rec",
-                    "args": {"step": "b", "log": log, "seen": "{{ first }}", "fail": "r2,r5"},
+                    "args": {"step": "b", "log": log, "seen": "{{ first }}", "fail": "r2,r5", "hold": hold},
                     "set_to": "second",
                 },
                 {"name": "rec", "args": {"step": "c", "log": log, "seen": "{{ second }}"}},
@@ -188,3 +200,55 @@ def test_a_sharded_run_cut_short_resumes_sharded_running_each_missing_host_task_
     shown = _nornflow(project, "runs", "show", log.parent.name, "--json")
     assert shown.exit_code == 0, shown.output
     assert _strip(json.loads(shown.stdout)) == _strip(document)
+
+
+def test_a_killed_sharded_driver_leaves_each_returned_batch_journaled_and_resumes(
+    cluster: Any, tmp_path: Path
+) -> None:
+    """Shard 1 returns task b while r0 blocks shard 0 (one worker thread each); the driver and its
+    own local cluster are killed then: shard 1's batch is in the journal before task b ended."""
+    hold = tmp_path / "hold"
+    project = _journal_project(tmp_path / "p", settings={"workers": 1}, hold=str(hold))
+    reference = _nornflow(project, "run", "w", "--json", "--no-journal")
+    assert reference.exit_code == 1, reference.output
+    (project / "execs.txt").unlink()
+    hold.touch()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nornflow", "run", "w", "--project", str(project), "--shards", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        start_new_session=True,  # the driver, its scheduler and workers: one group to kill
+    )
+    shard1_b = {("b", f"r{i}") for i in range(4, 8)}
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, "shard 1's batch of task b was never journaled"
+            runs = run_dirs(project)
+            if runs and Path(f"{hold}.started").exists() and shard1_b <= _journaled(load_run(runs[0])):
+                break
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+    hold.unlink()
+    run = load_run(run_dirs(project)[0])
+    assert run.status() == "died" and not run.tasks[2].ended  # killed inside task b
+    journaled = _journaled(run)
+    assert not any(s == "b" and h in ("r0", "r1", "r2", "r3") for s, h in journaled)
+    before = len(_execs(project))
+
+    done = _nornflow(project, "run", "w", *_sharded(cluster), "--resume", "--json")
+    assert done.exit_code == 1, done.output
+    after = _execs(project)[before:]
+    expected = {(s, h) for s in ("a", "b", "c") for h in HOSTS} | {("o", "r0")}
+    expected -= {("c", "r2"), ("c", "r5")}
+    assert Counter((s, h) for s, h, _pid in after) == Counter(expected - journaled)
+    assert {h for s, h, _pid in after if s == "b"} == {"r0", "r1", "r2", "r3"}
+    document = json.loads(done.stdout)
+    assert _strip(document) == _strip(json.loads(reference.stdout))
+    assert document["tasks"][3]["hosts"]["r6"]["result"] == "c:r6:b:r6:a:r6:"
+    assert document["tasks"][3]["hosts"]["r5"]["status"] == "skipped"  # its journaled failure counts
