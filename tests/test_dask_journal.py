@@ -252,3 +252,65 @@ def test_a_killed_sharded_driver_leaves_each_returned_batch_journaled_and_resume
     assert _strip(document) == _strip(json.loads(reference.stdout))
     assert document["tasks"][3]["hosts"]["r6"]["result"] == "c:r6:b:r6:a:r6:"
     assert document["tasks"][3]["hosts"]["r5"]["status"] == "skipped"  # its journaled failure counts
+
+
+STAMP = '''
+from nornflow.hooks.base import PostRunHook
+from nornflow.hooks.registry import register_hook
+
+
+@register_hook
+class JournalStamp(PostRunHook):
+    """Once per task, after every host ran: rewrites the first host's result and sets its variable
+    ``stamp`` (what a shard re-sends once its hosts were drained)."""
+
+    hook_name = "journal_stamp"
+    run_once_per_task = True
+
+    def _run_hook(self, task_model, host, result, vars_mgr) -> None:
+        result.result = f"stamped {host.name}"
+        vars_mgr.set_runtime_var(host, "stamp", host.name)
+'''
+
+NAP = '''
+import time
+
+from nornir.core.task import Result, Task
+
+
+def nap(task: Task, slow: str = "") -> Result:
+    """Sleeps 0.6 s on the hosts named in ``slow`` (the others are drained meanwhile)."""
+    if task.host.name in slow.split(","):
+        time.sleep(0.6)
+    return Result(host=task.host, result=f"nap {task.host.name}")
+'''
+
+
+def test_a_once_per_task_post_hook_rewriting_a_drained_host_is_journaled_as_rewritten(
+    cluster: Any, tmp_path: Path
+) -> None:
+    project = dask_tests._project(tmp_path)
+    (project / "hooks").mkdir(exist_ok=True)
+    (project / "hooks" / "stamp.py").write_text(STAMP)
+    (project / "tasks" / "nap.py").write_text(NAP)
+    workflow = {
+        "workflow": {
+            "name": "s",
+            "tasks": [
+                # r0 finishes at once and is drained while r1-r3 nap; then the hook rewrites r0
+                {"name": "nap", "args": {"slow": "r1,r2,r3"}, "journal_stamp": True},
+                {"name": "echo", "args": {"msg": "{{ stamp | default('none') }}"}},
+            ],
+        }
+    }
+    (project / "workflows" / "s.yaml").write_text(yaml.safe_dump(workflow))
+    done = _nornflow(project, "run", "s", *_sharded(cluster), "--json")
+    assert done.exit_code == 0, done.output
+    document = json.loads(done.stdout)
+    assert document["tasks"][0]["hosts"]["r0"]["result"] == "stamped r0"
+    assert document["tasks"][0]["hosts"]["r4"]["result"] == "nap r4"
+    assert document["variables"]["r0"] == {"stamp": "r0"} and "r4" not in document["variables"]
+    run_id = run_dirs(project)[0].name
+    shown = _nornflow(project, "runs", "show", run_id, "--json")
+    assert shown.exit_code == 0, shown.output
+    assert _strip(json.loads(shown.stdout)) == _strip(document)
