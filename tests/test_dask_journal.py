@@ -116,8 +116,11 @@ def _journaled(run: Any) -> set[tuple[str, str]]:
 
 
 def test_a_sharded_run_is_journaled_shown_as_its_json_and_its_failed_hosts_selectable(
-    cluster: Any, tmp_path: Path
+    cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from nornflow.run.distributed import executor
+
+    monkeypatch.setattr(executor, "JOURNAL_CHUNK", 3)  # a shard's batch of 4 hosts: 2 records
     project = _journal_project(tmp_path)
     done = _nornflow(project, "run", "w", *_sharded(cluster), "--json")
     assert done.exit_code == 1, done.output  # r2 and r5 fail task b
@@ -132,6 +135,8 @@ def test_a_sharded_run_is_journaled_shown_as_its_json_and_its_failed_hosts_selec
     # the variables set_to set in the workers are in the driver's records, by name
     records = [r for r in read_records(runs[0] / "journal.log")[0] if r.get("k") == "hosts"]
     assert {h for r in records if r["t"] == 0 for h in r["vc"]} == {"first"}
+    sizes = [len(r["vc"]["first"]) for r in records if r["t"] == 0]
+    assert sum(sizes) == 8 and max(sizes) <= 3  # in records of at most JOURNAL_CHUNK hosts
     assert run.result().variables["r6"] == {"first": "a:r6:", "second": "b:r6:a:r6:"}
     listed = _nornflow(project, "runs")
     assert listed.exit_code == 0 and runs[0].name in listed.stdout and "failed" in listed.stdout

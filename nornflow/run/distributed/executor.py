@@ -39,6 +39,8 @@ LIVENESS_INTERVAL = 0.5
 VARIABLES_SLICE = 5000
 #: strings at least this long are shared between a host's results and its variables
 _SHARED_LENGTH = 64
+#: hosts per journal record when a shard's batch is journaled (a whole shard's batch can be large)
+JOURNAL_CHUNK = 4096
 #: seconds a shard may take to load its project and inventory
 SETUP_TIMEOUT = 900.0
 
@@ -339,8 +341,11 @@ class DaskExecutor:
         if pending is None or self._observer is None:
             return
         positions, variables = pending
-        if positions:
-            self._observer.hosts_done(result.task_index, result, sorted(set(positions)), variables or None)
+        ordered = sorted(set(positions))
+        for start in range(0, len(ordered), JOURNAL_CHUNK):
+            self._observer.hosts_done(
+                result.task_index, result, ordered[start : start + JOURNAL_CHUNK], variables or None
+            )
 
     def _on_row(self, result: TaskResult) -> Any:
         """Per merged host: the reporter's per-host event and fail-fast, as a local run has them."""
