@@ -32,7 +32,7 @@ from nornflow.run.prepare import PreparedWorkflow, prepare
 from nornflow.run.processors import load_processor_class, make_processors
 from nornflow.run.reporter import Reporter
 from nornflow.run.results import WorkflowResult
-from nornflow.run.resume import start_journal
+from nornflow.run.resume import discard_unstarted, start_journal
 from nornflow.run.selection import select_tasks, serial_sizes
 from nornflow.secrets import add_secret_names
 from nornflow.settings import ExecutorSettings, FailureStrategy, Settings, settings_path
@@ -468,6 +468,10 @@ class NornFlow:
                 resume=state,
                 selection=selection,
             )
+        except NornFlowError:
+            if observer is not None:
+                discard_unstarted(observer)
+            raise
         finally:
             if observer is not None:
                 observer.close()
