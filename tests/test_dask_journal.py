@@ -1,5 +1,7 @@
-"""The run journal of sharded runs: the driver journals what the shards return, and ``--resume``
-of a sharded run cut short runs every host-task the journal lacks, once, on the shards.
+"""The run journal of sharded runs: the driver journals what the shards return (with the variables
+the tasks set), ``nornflow runs show --json`` and ``@run:ID:failed`` read it, and ``--resume`` of a
+sharded run cut short (a journal truncated, a driver killed mid-task) runs every host-task the
+journal lacks, once, on the shards; a once-per-task post-hook's rewrite is journaled as rewritten.
 
 The cluster is ``tests/test_dask_executor.py``'s two-worker ``LocalCluster``; the project is its
 8-host project (shard 0: r0-r3, shard 1: r4-r7) with a task that appends each execution, with the
