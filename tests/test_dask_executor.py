@@ -30,6 +30,7 @@ from nornflow.cli.app import app  # noqa: E402
 from nornflow.cli.project import create_project  # noqa: E402
 from nornflow.exceptions import SettingsError  # noqa: E402
 from nornflow.run.api import NornFlow  # noqa: E402
+from nornflow.run.journal import run_dirs  # noqa: E402
 
 pytestmark = pytest.mark.dask
 
@@ -287,6 +288,7 @@ def test_an_unreachable_scheduler_is_exit_3_before_any_task(tmp_path: Path) -> N
     assert f"cannot reach the Dask scheduler {address}" in cli.output
     assert "Traceback" not in cli.output
     assert list(marks.iterdir()) == []
+    assert run_dirs(project) == []  # its journal is not left behind as a run that "died"
 
 
 def test_the_dask_executor_without_distributed_installed_is_exit_3(

@@ -32,7 +32,7 @@ from nornflow.run.prepare import PreparedWorkflow, prepare
 from nornflow.run.processors import load_processor_class, make_processors
 from nornflow.run.reporter import Reporter
 from nornflow.run.results import WorkflowResult
-from nornflow.run.resume import run_once_hook, start_journal
+from nornflow.run.resume import discard_unstarted, run_once_hook, start_journal
 from nornflow.run.selection import select_tasks, serial_sizes
 from nornflow.secrets import add_secret_names
 from nornflow.settings import ExecutorSettings, FailureStrategy, Settings, settings_path
@@ -423,20 +423,18 @@ class NornFlow:
         if journal is None:  # a project of its own (a settings file): journaled unless it says not
             journal = self.settings.journal and self.settings.source is not None
         flow = prepared.tree is not None or bool(sizes) or wf.max_fail_percentage is not None
-        sharded = not getattr(executor, "feeds_journal", True)  # an executor whose hosts run elsewhere
-        what = _not_resumable(prepared, strategy, sizes, flow, sharded) if resume is not None else None
+        # an executor may declare that its hosts' outcomes never reach the driver's journal (the
+        # Dask executor's do: it journals each batch the shards return)
+        unjournaled = not getattr(executor, "feeds_journal", True)
+        what = _not_resumable(prepared, strategy, sizes, flow, unjournaled) if resume is not None else None
         if what is not None:
             raise WorkflowError(
                 f"--resume: a run with {what} cannot be resumed yet; rerun it (see docs/journal.md)",
                 file=prepared.file,
                 key="--resume",
             )
-        if journal and sharded:
-            # the shards' per-host outcomes and variables do not reach the driver's journal as hosts
-            # finish: a journal of this run could not resume it, so none is written
-            reporter.notice(
-                "note: the run journal does not cover sharded runs yet; this run is not journaled"
-            )
+        if journal and unjournaled:
+            reporter.notice("note: this run's executor does not feed the run journal; it is not journaled")
             journal = False
         if resume is not None or journal:
             observer, state = start_journal(
@@ -470,6 +468,10 @@ class NornFlow:
                 resume=state,
                 selection=selection,
             )
+        except NornFlowError:
+            if observer is not None:
+                discard_unstarted(observer)
+            raise
         finally:
             if observer is not None:
                 observer.close()
@@ -530,14 +532,14 @@ def _not_resumable(
     strategy: FailureStrategy,
     sizes: Sequence[int | float] | None,
     flow: bool,
-    sharded: bool,
+    unjournaled: bool,
 ) -> str | None:
     """What keeps a run of ``prepared`` from being resumed, in words, or None. A walk of blocks or
     batches resumes (journaled outcomes are filled in, the walk takes the same turns), but not
     under fail-fast (the stop a journaled failure caused is not replayed) nor with a ``run_once``
     task in batches (it runs once per batch)."""
-    if sharded:
-        return "a sharded (dask) executor"
+    if unjournaled:
+        return "an executor that does not feed the journal"
     if flow and strategy is FailureStrategy.FAIL_FAST:
         return "blocks or serial batches under fail-fast"
     if sizes and any(run_once_hook(task.model) for task in prepared.tasks):

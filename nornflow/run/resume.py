@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -52,6 +53,7 @@ from nornflow.workflow import tasks as builtin_tasks
 __all__ = [
     "JournaledRun",
     "ResumeState",
+    "discard_unstarted",
     "find_run",
     "load_run",
     "run_header",
@@ -557,6 +559,23 @@ def run_once_hook(model: Any) -> str | None:
         ):
             return name
     return None
+
+
+def discard_unstarted(journal: RunJournal) -> bool:
+    """Delete the journal of a new run that never started a task (its executor could not start:
+    an unreachable Dask scheduler, a refused setting), so ``nornflow runs`` and ``--resume`` do not
+    take it for a run that died. Returns whether it was deleted."""
+    if journal.resumed:
+        return False
+    journal.close()
+    try:
+        records, _torn = read_records(journal.directory / "journal.log")
+    except JournalError:
+        return False
+    if any(r.get("k") != "header" for r in records):
+        return False
+    shutil.rmtree(journal.directory, ignore_errors=True)
+    return True
 
 
 # -- opening a run's journal --------------------------------------------------------------------------

@@ -14,14 +14,14 @@ import logging
 import pickle
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from nornflow._hotpath import FAILED, NOT_RUN
 from nornflow.exceptions import SettingsError
 from nornflow.run.distributed.cluster import Cluster
-from nornflow.run.distributed.wire import merge_batch
+from nornflow.run.distributed.wire import batch_positions, merge_batch
 from nornflow.run.executor import RunPlan
 from nornflow.run.prepare import PreparedWorkflow
 from nornflow.run.results import ErrorInfo, TaskResult
@@ -39,6 +39,8 @@ LIVENESS_INTERVAL = 0.5
 VARIABLES_SLICE = 5000
 #: strings at least this long are shared between a host's results and its variables
 _SHARED_LENGTH = 64
+#: hosts per journal record when a shard's batch is journaled (a whole shard's batch can be large)
+JOURNAL_CHUNK = 4096
 #: seconds a shard may take to load its project and inventory
 SETUP_TIMEOUT = 900.0
 
@@ -65,9 +67,8 @@ class _ShardRef:
 class DaskExecutor:
     """Runs a workflow's hosts in shards on Dask workers (a local cluster, or ``scheduler``)."""
 
-    #: the shards' per-host outcomes do not reach the driver's journal as they finish (the run is not
-    #: journaled, and cannot be resumed)
-    feeds_journal = False
+    #: the driver journals each batch of outcomes (and the variables they set) the shards return
+    feeds_journal = True
 
     def __init__(
         self,
@@ -98,6 +99,9 @@ class DaskExecutor:
         self._plan: RunPlan | None = None
         self._aborted = False
         self._results: list[TaskResult] = []
+        self._observer: Any = None
+        #: per shard: merged positions (and their hosts' variables) the journal has not got yet
+        self._unjournaled: dict[int, tuple[list[int], dict[str, Any]]] = {}
 
     # -- the run ----------------------------------------------------------------------------------
 
@@ -127,6 +131,7 @@ class DaskExecutor:
                 key="throttle",
             )
         self._plan = plan
+        self._observer = plan.control.observer
         cluster = Cluster(self.spec)
         self._cluster = cluster
         try:
@@ -176,6 +181,7 @@ class DaskExecutor:
             "tune_gc": self.tune_gc,
             "selection": self.selection,
             "task_count": len(self.workflow.tasks),
+            "var_names": _var_names(plan) if self._observer is not None else None,
         }
         calls = []
         for ref in self.shards:
@@ -206,6 +212,7 @@ class DaskExecutor:
         started = time.perf_counter()
         task = self._plan.workflow.tasks[index]
         self._results.append(result)
+        self._unjournaled.clear()
         mine = {ref.number: _local(ref, positions) for ref in self.shards}
         work = [ref for ref in self.shards if mine[ref.number] is None or mine[ref.number]]
         for ref in work:
@@ -258,8 +265,7 @@ class DaskExecutor:
                     except Exception as exc:
                         self._lose(ref, result, mine[number], exc)
                         continue
-                    for rows in out["batches"]:
-                        merge_batch(result, ref.start, rows, on_row)
+                    self._merge(result, ref, out["batches"], on_row, final=True)
                     fired.append(out["fired"])
             now = time.monotonic()
             if pending and now - last_check >= LIVENESS_INTERVAL:
@@ -301,8 +307,45 @@ class DaskExecutor:
                 del pending[number]
                 self._lose(ref, result, mine[number], exc)
                 continue
-            for batch in out["batches"]:
-                merge_batch(result, ref.start, batch, on_row)
+            self._merge(result, ref, out["batches"], on_row, final=False)
+
+    def _merge(
+        self, result: TaskResult, ref: _ShardRef, batches: list[Any], on_row: Any, *, final: bool
+    ) -> None:
+        """Merge a shard's batches into ``result`` and journal them (with the variables they carry).
+        A task with once-per-task post-hooks is journaled when the shard's call returns: they may
+        rewrite the outcome of a host drained before."""
+        for batch in batches:
+            merge_batch(result, ref.start, batch, on_row)
+        if self._observer is None:
+            return
+        positions, variables = self._unjournaled.setdefault(ref.number, ([], {}))
+        names = result.hosts
+        for batch in batches:
+            at = batch_positions(batch, ref.start)
+            positions.extend(at)
+            rows = batch.get("vars")
+            if rows is not None:
+                for j, values in zip(at, rows, strict=True):
+                    if values is None:
+                        variables.pop(names[j], None)
+                    else:
+                        variables[names[j]] = values
+        assert self._plan is not None
+        if final or not self._plan.workflow.tasks[result.task_index].dispatcher.post_once:
+            self._journal(result, ref)
+
+    def _journal(self, result: TaskResult, ref: _ShardRef) -> None:
+        """Hand the journal the positions of ``ref`` merged since its last call."""
+        pending = self._unjournaled.pop(ref.number, None)
+        if pending is None or self._observer is None:
+            return
+        positions, variables = pending
+        ordered = sorted(set(positions))
+        for start in range(0, len(ordered), JOURNAL_CHUNK):
+            self._observer.hosts_done(
+                result.task_index, result, ordered[start : start + JOURNAL_CHUNK], variables or None
+            )
 
     def _on_row(self, result: TaskResult) -> Any:
         """Per merged host: the reporter's per-host event and fail-fast, as a local run has them."""
@@ -337,6 +380,7 @@ class DaskExecutor:
         log.error("%s", ref.lost)
         if self._plan is not None and self._plan.control.notice is not None:
             self._plan.control.notice(f"error: {ref.lost}; its unfinished hosts failed")
+        self._journal(result, ref)  # what it returned before it was lost
         self._fail_lost(ref, result, positions)
 
     def _fail_lost(self, ref: _ShardRef, result: TaskResult, positions: list[int] | None) -> None:
@@ -349,6 +393,33 @@ class DaskExecutor:
                 result.codes[j] = FAILED
                 if on_row is not None:
                     on_row(j, FAILED)
+
+    def restore_variables(self, variables: Mapping[str, Mapping[str, Any]], *, replace: bool = False) -> None:
+        """Set hosts' runtime variables from the journal (``--resume``): each shard gets its own
+        hosts' (plain data, as journaled); ``replace``: each host's whole set."""
+        assert self._plan is not None
+        where = {name: i for i, name in enumerate(self._plan.hosts)}
+        calls = []
+        for ref in self.shards:
+            if ref.lost is not None or ref.actor is None:
+                continue
+            part = {
+                name: dict(values)
+                for name, values in variables.items()
+                if ref.start <= where.get(name, -1) < ref.stop
+            }
+            if part:
+                data = pickle.dumps(part, protocol=pickle.HIGHEST_PROTOCOL)
+                calls.append((ref, ref.actor.restore_variables(data, replace)))
+        for ref, call in calls:
+            try:
+                call.result(timeout=300)
+            except Exception as exc:
+                cause = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                ref.lost = f"{ref.label} was lost: its journaled variables could not be restored: {cause}"
+                log.error("%s", ref.lost)
+                if self._plan.control.notice is not None:
+                    self._plan.control.notice(f"error: {ref.lost}; its hosts fail from the next task")
 
     # -- after the run ------------------------------------------------------------------------------
 
@@ -404,6 +475,14 @@ class DaskExecutor:
             futures = [ref.future for ref in self.shards if ref.future is not None]
             self._cluster.close(futures)
             self._cluster = None
+
+
+def _var_names(plan: RunPlan) -> list[list[str] | None]:
+    """Per task, the runtime variables it may set (None: any), as plain lists: what the shards send
+    back with each batch for the driver's journal."""
+    from nornflow.run.resume import task_var_names
+
+    return [None if names is None else list(names) for names in task_var_names(plan.workflow)]
 
 
 def _local(ref: _ShardRef, positions: Sequence[int] | None) -> list[int] | None:

@@ -45,6 +45,9 @@ class Shard:
         self._result: Any = None
         self._sent = bytearray()
         self._lock = threading.Lock()
+        #: per task, the runtime variables it may set (None: any); None when the run is not journaled
+        self._var_names: list[list[str] | None] | None = None
+        self._index = -1
         _STOPS.append(self._stop)
 
     def setup(self, spec: dict[str, Any]) -> dict[str, Any]:
@@ -90,6 +93,7 @@ class Shard:
             RunPlan(prepared, names, spec["static_vars"], spec["dry_run"], spec["workers"], control)
         )
         self._names, self._prepared, self._executor = names, prepared, executor
+        self._var_names = spec.get("var_names")
         return {"hosts": len(names), "pid": os.getpid()}
 
     def run_task(self, index: int, positions: list[int] | None, seed: list[int]) -> bytes:
@@ -109,6 +113,7 @@ class Shard:
         executor.seed = seed
         executor.fired = []
         self._result = result
+        self._index = index
         try:
             executor.run_task(index, result, positions)
             batches = [self._take(final=True)]
@@ -117,7 +122,9 @@ class Shard:
         if task.dispatcher.post_once:  # the once-per-task post-hooks may rewrite a drained outcome
             first = _first_ran(result, positions)
             if first is not None:
-                batches.append({**pack_batch(result, [first]), "rewrite": True})
+                rewrite = {**pack_batch(result, [first]), "rewrite": True}
+                self._add_variables(rewrite, [first])
+                batches.append(rewrite)
         out = {"batches": [b for b in batches if b is not None], "fired": executor.fired}
         return pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -139,6 +146,13 @@ class Shard:
             return pickle.dumps({})
         snapshot = self._executor._vars.runtime_snapshot(self._names[start:stop], copy=False)
         return pickle.dumps(plain(snapshot), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore_variables(self, data: bytes, replace: bool) -> None:
+        """Set this shard's hosts' runtime variables from the driver's journal (``--resume``):
+        ``data`` is the pickled ``{host: {name: value}}`` (plain data); ``replace``: each host's
+        whole set."""
+        assert self._executor is not None
+        self._executor.restore_variables(pickle.loads(data), replace=replace)
 
     def close(self) -> None:
         """Close every connection this shard's hosts opened."""
@@ -162,7 +176,7 @@ class Shard:
             if final and not sent.count(1) and NOT_RUN not in result.codes:
                 done.clear()
                 sent[:] = b"\x01" * len(sent)
-                return pack_batch(result, None)
+                return self._add_variables(pack_batch(result, None), None)
             indices = []
             while done:
                 i = done.popleft()
@@ -175,7 +189,27 @@ class Shard:
                 for i in late:
                     sent[i] = 1
                 indices.extend(late)
-            return pack_batch(result, indices) if indices else None
+            return self._add_variables(pack_batch(result, indices), indices) if indices else None
+
+    def _add_variables(self, batch: Batch, indices: list[int] | None) -> Batch:
+        """Add to ``batch`` (journaled runs only) the runtime variables the task may set of its
+        hosts, one plain dict (or None) per row: what the driver's journal records with them."""
+        names_by_task = self._var_names
+        if names_by_task is None or self._executor is None or self._executor._vars is None:
+            return batch
+        names = names_by_task[self._index] if self._index < len(names_by_task) else None
+        if names is not None and not names:
+            return batch  # the task sets no variable
+        hosts = self._names if indices is None else [self._names[i] for i in indices]
+        snapshot = self._executor._vars.runtime_snapshot(hosts, copy=False)
+        rows: list[dict[str, Any] | None] = []
+        for host in hosts:
+            values = snapshot.get(host) or {}
+            if names is not None:
+                values = {n: values[n] for n in names if n in values}
+            rows.append(plain(values) if values else None)
+        batch["vars"] = rows
+        return batch
 
 
 class _ShardExecutor(LocalExecutor):

@@ -14,9 +14,10 @@ from typing import Any
 
 from nornflow.run.results import ErrorInfo, TaskResult
 
-__all__ = ["Batch", "merge_batch", "pack_batch", "plain"]
+__all__ = ["Batch", "batch_positions", "merge_batch", "pack_batch", "plain"]
 
-#: one batch of rows: {"at": positions (uint32 bytes) or None for all, "codes", "durations", ...}
+#: one batch of rows: {"at": positions (uint32 bytes) or None for all, "codes", "durations", ...};
+#: in a journaled run also "vars": per row, the variables the task may set (a dict) or None
 Batch = dict[str, Any]
 
 _SCALARS = (str, int, float, bool, type(None))
@@ -66,6 +67,15 @@ def pack_batch(result: TaskResult, indices: Sequence[int] | None) -> Batch:
         "skips": sparse(result.skip_reasons, str),
         "extras": sparse(result.extras, plain),
     }
+
+
+def batch_positions(batch: Batch, offset: int) -> Sequence[int]:
+    """The run's positions of a shard's batch rows (its hosts start at ``offset``), in row order."""
+    if batch["at"] is None:
+        return range(offset, offset + len(batch["codes"]))
+    positions = array("I")
+    positions.frombytes(batch["at"])
+    return [offset + i for i in positions]
 
 
 def merge_batch(
